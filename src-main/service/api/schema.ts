@@ -4,6 +4,7 @@
 // Pure: no Node or Electron imports, so the renderer bundles it too.
 import { z } from 'zod';
 import type { DiskReport } from '../../disks/types';
+import { EVENT_NAMES, METHOD_NAMES } from './names';
 
 // ---- value schemas -------------------------------------------------------
 
@@ -69,7 +70,7 @@ export interface MethodResults {
 export type MethodName = keyof typeof methodParams;
 export type MethodParams<M extends MethodName> = z.input<(typeof methodParams)[M]>;
 export type MethodResult<M extends MethodName> = MethodResults[M];
-export const methodNames = Object.keys(methodParams) as MethodName[];
+export const methodNames: readonly MethodName[] = METHOD_NAMES;
 
 // ---- events ----------------------------------------------------------------
 
@@ -78,12 +79,14 @@ export interface EventPayloads {
   stats: StatsTick;
 }
 export type EventName = keyof EventPayloads;
-export const eventNames: readonly EventName[] = ['disks.changed', 'stats'];
+export const eventNames: readonly EventName[] = EVENT_NAMES;
 
 // Compile-time check: every MethodResults key has params and vice versa.
 type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
 const _methodsComplete: Exact<MethodName, keyof MethodResults> = true;
-void _methodsComplete;
+const _methodNamesMatch: Exact<MethodName, (typeof METHOD_NAMES)[number]> = true;
+const _eventNamesMatch: Exact<EventName, (typeof EVENT_NAMES)[number]> = true;
+void [_methodsComplete, _methodNamesMatch, _eventNamesMatch];
 
 // ---- errors ----------------------------------------------------------------
 

@@ -1,0 +1,9 @@
+// The API's method and event names as plain data, with no dependencies, so
+// the sandboxed preload can allow-list them without bundling the schema's
+// validators. schema.ts checks at compile time that these match its types.
+export const METHOD_NAMES = ['app.info', 'disks.list', 'settings.get', 'settings.set'] as const;
+export const EVENT_NAMES = ['disks.changed', 'stats'] as const;
+
+/** Electron IPC channels (both ends import these). */
+export const IPC_CALL_CHANNEL = 'spindle:call';
+export const IPC_EVENT_CHANNEL = 'spindle:event';
