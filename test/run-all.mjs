@@ -27,8 +27,8 @@ function counts(out) {
   const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
   const n = (re) => [...plain.matchAll(re)].reduce((s, m) => s + Number(m[1]), 0);
   return {
-    passed: n(/^[ℹ#] pass (\d+)$/gm) + n(/^\s*(\d+) passing/gm),
-    failed: n(/^[ℹ#] fail (\d+)$/gm) + n(/^\s*(\d+) failing/gm),
+    passed: n(/^[ℹ#] pass (\d+)$/gm) + n(/(\d+) passing \(/g),
+    failed: n(/^[ℹ#] fail (\d+)$/gm) + n(/(\d+) failing\b/g),
   };
 }
 
