@@ -207,3 +207,36 @@ describe('spindle serve start-up errors (one line, non-zero exit)', () => {
     }
   });
 });
+
+describe('npm start where Electron cannot run', () => {
+  test('says why in one line and runs the headless server, printing its URL', async () => {
+    const { spawn } = await import('node:child_process');
+    const { repoRoot } = await import('../support/cli');
+    const child = spawn(process.execPath, [join(repoRoot, 'build/scripts/start.mjs'), '--data', join(tmp, 'start'), '--ui', '127.0.0.1:0'], {
+      cwd: repoRoot,
+      env: { ...process.env, DISPLAY: '', WAYLAND_DISPLAY: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ui: line within 30 s:\n${out}\n${err}`)), 30_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d;
+        const m = /^ui: (http:\S+)$/m.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+    });
+    try {
+      assert.match(err, /running the headless server instead/);
+      assert.equal((await fetch(new URL('/', url))).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      assert.equal(await exitOf(child), 0, 'SIGTERM is forwarded and the server exits cleanly');
+    }
+  });
+});
