@@ -16,7 +16,13 @@ export type StoreErrorCode =
   /** Any other I/O failure while opening spindle.db. */
   | 'STORE_IO'
   /** The data directory cannot be created or written. */
-  | 'DATA_DIR_UNWRITABLE';
+  | 'DATA_DIR_UNWRITABLE'
+  /** secrets.json can be read by other users (group/world permission bits). */
+  | 'SECRETS_INSECURE'
+  /** secrets.json is not a file Spindle wrote (bad JSON or layout). */
+  | 'SECRETS_CORRUPT'
+  /** A secret was encrypted with the OS keychain and this process cannot decrypt it. */
+  | 'SECRETS_LOCKED';
 
 const UNCHANGED = 'The file was not changed.';
 
@@ -143,4 +149,96 @@ export function errnoCode(err: unknown): string | undefined {
 
 function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+// ---- errors of the repositories (bad input, broken invariants) ------------
+
+/**
+ * Why a repository refused a change. The service maps `code` and `message`
+ * straight into an ApiError, so every message says what is wrong and what to
+ * do, and never contains a CHAP secret.
+ */
+export type RepoErrorCode =
+  /** A value has the wrong type or shape (a programming error in the caller, mostly). */
+  | 'INVALID_INPUT'
+  /** A target name is not a valid iqn./eui./naa. name. */
+  | 'INVALID_IQN'
+  /** An initiator name is empty, too long or contains spaces/control characters. */
+  | 'INVALID_INITIATOR_NAME'
+  | 'TARGET_EXISTS'
+  | 'TARGET_NOT_FOUND'
+  /** LUN numbers are 0..16383. */
+  | 'LUN_OUT_OF_RANGE'
+  | 'LUN_EXISTS'
+  | 'LUN_NOT_FOUND'
+  /** A backstore description is incomplete or contradictory (kind, path, size). */
+  | 'BACKSTORE_INVALID'
+  /** The backing file/device (or memory backstore) is already a read-write LUN. */
+  | 'BACKSTORE_IN_USE'
+  /** The path is already a backstore of another kind or size. */
+  | 'BACKSTORE_CONFLICT'
+  | 'BACKSTORE_NOT_FOUND'
+  | 'BACKSTORE_NAME_TAKEN'
+  | 'ACL_EXISTS'
+  | 'ACL_NOT_FOUND'
+  /** A CHAP user/secret pair Spindle refuses (too short, reused for mutual, ...). */
+  | 'INVALID_CHAP'
+  /** Host empty/too long or port outside 1..65535. */
+  | 'PORTAL_INVALID'
+  | 'PORTAL_EXISTS'
+  | 'PORTAL_NOT_FOUND'
+  | 'REQUEST_NOT_FOUND'
+  | 'REMOTE_EXISTS'
+  | 'REMOTE_NOT_FOUND'
+  /** Another saved remote target already mounts at that directory. */
+  | 'MOUNT_POINT_IN_USE'
+  /** A stats sample is malformed (negative counters, unknown scope, ...). */
+  | 'STATS_INVALID'
+  /** A row names a secret that secrets.json does not hold (the file was replaced or edited). */
+  | 'SECRET_MISSING';
+
+export class RepoError extends Error {
+  override readonly name = 'RepoError';
+  readonly code: RepoErrorCode;
+  /** The input field the error is about (e.g. "luns[1].lun"), when there is one. */
+  readonly field: string | undefined;
+
+  constructor(code: RepoErrorCode, message: string, field?: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export function isRepoError(err: unknown, code?: RepoErrorCode): err is RepoError {
+  return err instanceof RepoError && (code === undefined || err.code === code);
+}
+
+export function secretsInsecureError(file: string, mode: number): StoreError {
+  const octal = (mode & 0o777).toString(8).padStart(4, '0');
+  return new StoreError(
+    'SECRETS_INSECURE',
+    file,
+    `secrets.json at ${file} can be read by other users (mode ${octal}), so its CHAP secrets may have leaked. ` +
+      `Run "chmod 600 ${file}" and consider changing those secrets. ${UNCHANGED}`,
+  );
+}
+
+export function secretsCorruptError(file: string, detail: string, cause?: unknown): StoreError {
+  return new StoreError(
+    'SECRETS_CORRUPT',
+    file,
+    `secrets.json at ${file} is damaged (${detail}). Restore it from a backup, or move it away and enter the CHAP secrets again. ${UNCHANGED}`,
+    cause,
+  );
+}
+
+export function secretsLockedError(file: string, detail: string, cause?: unknown): StoreError {
+  return new StoreError(
+    'SECRETS_LOCKED',
+    file,
+    `A CHAP secret in ${file} is encrypted with the desktop's keychain and ${detail}. ` +
+      'Open Spindle in the desktop app (same user) to use it, or enter the secret again.',
+    cause,
+  );
 }

@@ -40,6 +40,17 @@ import {
   notADatabaseError,
 } from './errors';
 import { SPINDLE_APPLICATION_ID, assertMigrationsValid, migrations as shippedMigrations, type Migration } from './migrations';
+import { createAccessRequestsRepo, type AccessRequestsRepo } from './repos/access-requests';
+import { createAclOps, createAclsRepo, type AclsRepo } from './repos/acls';
+import { createBackstoreOps, createBackstoresRepo, type BackstoresRepo } from './repos/backstores';
+import { createRepoContext, type RepoContext } from './repos/common';
+import { createLunOps, createLunsRepo, type LunsRepo } from './repos/luns';
+import { createPortalOps, createPortalsRepo, type PortalsRepo } from './repos/portals';
+import { createRemotesRepo, type RemotesRepo } from './repos/remotes';
+import { createStatsRepo, type StatsRepo } from './repos/stats';
+import { createTargetLookup } from './repos/target-lookup';
+import { createTargetsRepo, type TargetsRepo } from './repos/targets';
+import { isSecretRef, openFileSecretStore, type FileSecretStore, type SecretCipher } from './secrets';
 
 export const DB_FILE_NAME = 'spindle.db';
 export const LOCK_FILE_NAME = 'spindle.lock';
@@ -79,7 +90,22 @@ export interface Store {
   readonly schemaVersion: number;
   readonly settings: SettingsRepo;
   readonly events: EventLogRepo;
-  /** Runs `fn` in one transaction (nested calls become savepoints); `fn` must be synchronous. */
+  // The repositories below need schema 2; each is prepared on first use.
+  readonly backstores: BackstoresRepo;
+  readonly targets: TargetsRepo;
+  readonly luns: LunsRepo;
+  readonly acls: AclsRepo;
+  readonly portals: PortalsRepo;
+  readonly accessRequests: AccessRequestsRepo;
+  readonly remotes: RemotesRepo;
+  readonly stats: StatsRepo;
+  /** Where CHAP secrets are kept (never the secrets themselves). */
+  readonly secrets: { readonly path: string; readonly encrypted: boolean };
+  /**
+   * Runs `fn` in one transaction (nested calls become savepoints); `fn` must
+   * be synchronous. Repository calls inside it join it, so several changes
+   * commit together or not at all.
+   */
   transaction<T>(fn: () => T): T;
   /** Closes the database and releases the data-dir lock. Idempotent. */
   close(): void;
@@ -91,6 +117,13 @@ export interface OpenStoreOptions {
   nativeBinding?: string;
   /** Tests only: replaces the shipped migration list. */
   migrations?: readonly Migration[];
+  /**
+   * Encrypts CHAP secrets at rest (the desktop shell passes one built on
+   * Electron's safeStorage). Without it secrets.json holds them plain, mode 0600.
+   */
+  secretCipher?: SecretCipher;
+  /** Tests only: called with the raw connection once the store is open (crash tests hook into it). */
+  onConnection?: (db: Database.Database) => void;
 }
 
 // ---- openStore ------------------------------------------------------------
@@ -105,10 +138,14 @@ export function openStore(options: OpenStoreOptions): Store {
   let db: Database.Database | undefined;
   try {
     checkExistingFile(file, list.length, options.nativeBinding);
+    const secrets = openFileSecretStore(dataDir, options.secretCipher ? { cipher: options.secretCipher } : {});
     db = openReadWrite(file, options.nativeBinding);
     const schemaVersion = migrate(db, file, list);
     db.pragma('foreign_keys = ON');
-    return createStore(db, file, schemaVersion, () => releaseLock(lock));
+    if (schemaVersion >= 2) dropUnreferencedSecrets(db, secrets);
+    const store = createStore(db, file, schemaVersion, secrets, () => releaseLock(lock));
+    options.onConnection?.(db);
+    return store;
   } catch (err) {
     db?.close();
     releaseLock(lock);
@@ -281,14 +318,77 @@ function intPragma(db: Database.Database, name: string): number {
 
 // ---- the Store object and its repositories --------------------------------
 
-function createStore(db: Database.Database, file: string, schemaVersion: number, release: () => void): Store {
+/**
+ * A crash between writing a secret and committing the row that names it (or
+ * between deleting a row and its secret) leaves an unreferenced secret; drop
+ * those. The reverse — a row naming a missing secret — cannot happen: secrets
+ * are written before the row commits and deleted after.
+ */
+function dropUnreferencedSecrets(db: Database.Database, secrets: FileSecretStore): void {
+  const refs = db
+    .prepare(
+      `SELECT chap_secret_ref FROM acls UNION SELECT mutual_secret_ref FROM acls
+       UNION SELECT chap_secret_ref FROM remote_targets UNION SELECT mutual_secret_ref FROM remote_targets`,
+    )
+    .pluck()
+    .all()
+    .filter(isSecretRef);
+  secrets.retainOnly(new Set(refs));
+}
+
+function createStore(db: Database.Database, file: string, schemaVersion: number, secrets: FileSecretStore, release: () => void): Store {
   let closed = false;
+  const ctx: RepoContext = createRepoContext(db, secrets);
+  const lazy = <T>(make: () => T): (() => T) => {
+    let value: T | undefined;
+    return () => (value ??= make());
+  };
+  const lookup = lazy(() => createTargetLookup(ctx));
+  const backstoreOps = lazy(() => createBackstoreOps(ctx));
+  const lunOps = lazy(() => createLunOps(ctx, backstoreOps()));
+  const aclOps = lazy(() => createAclOps(ctx));
+  const portalOps = lazy(() => createPortalOps(ctx));
+  const backstores = lazy(() => createBackstoresRepo(ctx, backstoreOps()));
+  const targets = lazy(() =>
+    createTargetsRepo(ctx, lookup(), { backstores: backstoreOps(), luns: lunOps(), acls: aclOps(), portals: portalOps() }),
+  );
+  const luns = lazy(() => createLunsRepo(ctx, lunOps(), backstoreOps(), lookup()));
+  const acls = lazy(() => createAclsRepo(ctx, aclOps(), lookup()));
+  const portals = lazy(() => createPortalsRepo(ctx, portalOps(), lookup()));
+  const accessRequests = lazy(() => createAccessRequestsRepo(ctx, aclOps(), lookup()));
+  const remotes = lazy(() => createRemotesRepo(ctx));
+  const stats = lazy(() => createStatsRepo(ctx));
   return Object.freeze({
     path: file,
     schemaVersion,
     settings: createSettingsRepo(db, file),
     events: createEventLogRepo(db),
-    transaction: <T>(fn: () => T): T => db.transaction(fn)(),
+    get backstores() {
+      return backstores();
+    },
+    get targets() {
+      return targets();
+    },
+    get luns() {
+      return luns();
+    },
+    get acls() {
+      return acls();
+    },
+    get portals() {
+      return portals();
+    },
+    get accessRequests() {
+      return accessRequests();
+    },
+    get remotes() {
+      return remotes();
+    },
+    get stats() {
+      return stats();
+    },
+    secrets: Object.freeze({ path: secrets.path, encrypted: secrets.encrypted }),
+    transaction: <T>(fn: () => T): T => ctx.tx(fn),
     close(): void {
       if (closed) return;
       closed = true;
