@@ -2,11 +2,12 @@
 // Every failure ends as one line on stderr and a non-zero exit code.
 import { disks } from './commands/disks';
 import { serve } from './commands/serve';
+import { targetServe } from './commands/target-serve';
 import type { Command } from './command';
 import { CliError } from './errors';
 import { packageVersion } from '../service/service';
 
-const commands: Command[] = [serve, disks];
+const commands: Command[] = [serve, disks, targetServe];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,241 @@
+// `spindle target serve`: a foreground iSCSI target with an ephemeral
+// configuration (no database), for scripts, tests and quick shares.
+//
+// Thread pool: every backstore read and write is an fs.read/fs.write on
+// libuv's thread pool (4 threads by default), the first bottleneck at queue
+// depth 32 (SPEC §6). libuv sizes the pool once, on its first use, from
+// UV_THREADPOOL_SIZE; by the time a command runs, the tsx loader has already
+// used it, so setting process.env here would be too late. So when
+// UV_THREADPOOL_SIZE is not set, this command re-executes itself once with
+// it set (same node flags, same arguments, stdio inherited, signals
+// forwarded, IPC so the child never outlives its parent). Set
+// UV_THREADPOOL_SIZE yourself to choose the size and skip the re-exec.
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { openBackstore, parseBackstoreSpec, type Backstore } from '../../backstore/index';
+import { validateIscsiName } from '../../iscsi/names';
+import { TargetEngine, type LunConfig, type ChapSecret } from '../../target/target-engine';
+import { parseCommandArgs, parseHostPort, formatHostPort, type HostPort } from '../args';
+import { CliError, usageError } from '../errors';
+import type { Command } from '../command';
+
+const DEFAULT_PORTAL = '0.0.0.0:3260';
+const DEFAULT_QUEUE_DEPTH = 128;
+
+const help = `usage: spindle target serve --target IQN --lun N=SPEC [--lun N=SPEC]... [OPTIONS]
+
+Serves one iSCSI target in the foreground until Ctrl-C (SIGINT) or SIGTERM.
+Prints "listening on HOST:PORT" when ready. Nothing is saved.
+
+  --target IQN             the target's name, e.g. iqn.2026-11.net.example:disk1
+  --lun N=SPEC             LUN N (0..16383) stored on SPEC:
+                             file:PATH        an existing image file
+                             file:PATH:SIZE   an image file, created sparse if missing (e.g. 20GiB)
+                             memory:SIZE      a memory disk (e.g. 1GiB)
+                             block:DEV        a whole block device (e.g. /dev/sdb)
+  --read-only N            export LUN N read-only (repeatable)
+  --removable N            LUN N reports removable medium (eject/load, PREVENT ALLOW MEDIUM REMOVAL)
+  --physical-block-exponent N=E  LUN N has 2^E logical blocks per physical block (e.g. 3 for 4 KiB)
+  --portal HOST:PORT       where to listen (default ${DEFAULT_PORTAL}; repeatable; port 0 picks one)
+  --allow IQN              only this initiator may log in (repeatable);
+                           without --allow any initiator may log in
+  --chap USER:SECRET       require CHAP: the initiator logs in as USER with SECRET (12+ bytes)
+  --mutual-chap USER:SECRET  the target proves itself with USER/SECRET when asked (needs --chap)
+  --alias NAME             TargetAlias shown by initiators
+  --queue-depth N          commands in flight per session (default ${DEFAULT_QUEUE_DEPTH})
+  --verbose                log logins, refusals and protocol errors to stderr
+  -h, --help               show this help`;
+
+function parseCredentials(flag: string, value: string): ChapSecret {
+  const colon = value.indexOf(':');
+  if (colon <= 0 || colon === value.length - 1) throw usageError(`${flag} expects USER:SECRET, e.g. ${flag} alice:averylongsecret`);
+  return { user: value.slice(0, colon), secret: value.slice(colon + 1) };
+}
+
+/**
+ * Thread pool size: enough threads to keep every LUN's queue busy, but not
+ * many more than the CPUs can run — measured on a 2-CPU host with a page-cached
+ * image, 32 threads served 4 KiB random reads at QD 32 slower than 4 (thread
+ * hand-offs, not I/O, dominate). Four per CPU, at least 8, per LUN up to 4 LUNs,
+ * never more than the queue depth allows in flight, at most 64.
+ */
+function threadPoolSize(luns: number, queueDepth: number): number {
+  const perLun = Math.max(8, 4 * availableParallelism());
+  return Math.max(4, Math.min(64, queueDepth * Math.max(1, luns), perLun * Math.max(1, Math.min(luns, 4))));
+}
+
+/** Re-run this process with UV_THREADPOOL_SIZE set; resolves with the child's exit code. */
+function reexecWithThreadPool(size: number): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      env: { ...process.env, UV_THREADPOOL_SIZE: String(size) },
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    });
+    const forward = (signal: NodeJS.Signals) => () => {
+      if (child.exitCode === null) child.kill(signal);
+    };
+    const onInt = forward('SIGINT');
+    const onTerm = forward('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(code ?? (signal !== null ? 1 : 0));
+    });
+    child.on('error', (err) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      process.stderr.write(`spindle: could not restart with a larger thread pool (${err.message}); continuing with the default\n`);
+      resolve(-1);
+    });
+  });
+}
+
+export const targetServe: Command = {
+  name: 'target serve',
+  summary: 'serve an iSCSI target in the foreground (ephemeral config)',
+  help,
+  async run(argv) {
+    const { values } = parseCommandArgs('target serve', argv, {
+      target: { type: 'string' },
+      lun: { type: 'string', multiple: true },
+      'read-only': { type: 'string', multiple: true },
+      removable: { type: 'string', multiple: true },
+      'physical-block-exponent': { type: 'string', multiple: true },
+      portal: { type: 'string', multiple: true },
+      allow: { type: 'string', multiple: true },
+      chap: { type: 'string' },
+      'mutual-chap': { type: 'string' },
+      alias: { type: 'string' },
+      'queue-depth': { type: 'string' },
+      verbose: { type: 'boolean' },
+    });
+
+    // --- validate everything before touching a file ---------------------------------
+    if (values.target === undefined) throw usageError('target serve: --target IQN is required, e.g. --target iqn.2026-11.net.example:disk1');
+    const name = validateIscsiName(values.target);
+    if (!name.ok) throw usageError(`--target ${values.target}: ${name.reason}`);
+    const lunArgs = values.lun ?? [];
+    if (lunArgs.length === 0) throw usageError('target serve: give at least one --lun N=SPEC, e.g. --lun 0=memory:1GiB');
+    const specs = new Map<number, ReturnType<typeof parseBackstoreSpec>>();
+    for (const arg of lunArgs) {
+      const m = /^(\d{1,5})=(.+)$/.exec(arg);
+      if (!m) throw usageError(`--lun ${arg}: expected N=SPEC, e.g. --lun 0=file:/srv/disk.img:20GiB`);
+      const n = Number(m[1]);
+      if (n > 0x3fff) throw usageError(`--lun ${arg}: LUN ${n} is outside 0..16383`);
+      if (specs.has(n)) throw usageError(`--lun ${arg}: LUN ${n} is given twice`);
+      try {
+        specs.set(n, parseBackstoreSpec(m[2]));
+      } catch (err) {
+        throw usageError(`--lun ${arg}: ${(err as Error).message}`);
+      }
+    }
+    const readOnly = new Set<number>();
+    for (const r of values['read-only'] ?? []) {
+      const n = /^\d{1,5}$/.test(r) ? Number(r) : NaN;
+      if (!specs.has(n)) throw usageError(`--read-only ${r}: there is no --lun ${r}=...`);
+      readOnly.add(n);
+      specs.get(n)!.readOnly = true;
+    }
+    const removable = new Set<number>();
+    for (const r of values.removable ?? []) {
+      const n = /^\d{1,5}$/.test(r) ? Number(r) : NaN;
+      if (!specs.has(n)) throw usageError(`--removable ${r}: there is no --lun ${r}=...`);
+      removable.add(n);
+    }
+    const exponents = new Map<number, number>();
+    for (const r of values['physical-block-exponent'] ?? []) {
+      const m = /^(\d{1,5})=(\d{1,2})$/.exec(r);
+      if (!m || !specs.has(Number(m[1])) || Number(m[2]) > 15) {
+        throw usageError(`--physical-block-exponent ${r}: expected N=E for a given --lun N and E from 0 to 15, e.g. 1=3`);
+      }
+      exponents.set(Number(m[1]), Number(m[2]));
+    }
+    const portals: HostPort[] = (values.portal ?? [DEFAULT_PORTAL]).map((p) => parseHostPort('--portal', p, '0.0.0.0'));
+    const allow: string[] = [];
+    for (const a of values.allow ?? []) {
+      const v = validateIscsiName(a);
+      if (!v.ok) throw usageError(`--allow ${a}: ${v.reason}`);
+      allow.push(v.name);
+    }
+    const chap = values.chap !== undefined ? parseCredentials('--chap', values.chap) : undefined;
+    const mutualChap = values['mutual-chap'] !== undefined ? parseCredentials('--mutual-chap', values['mutual-chap']) : undefined;
+    if (mutualChap !== undefined && chap === undefined) throw usageError('--mutual-chap needs --chap as well');
+    let queueDepth = DEFAULT_QUEUE_DEPTH;
+    if (values['queue-depth'] !== undefined) {
+      queueDepth = Number(values['queue-depth']);
+      if (!Number.isInteger(queueDepth) || queueDepth < 1 || queueDepth > 4096) throw usageError(`--queue-depth ${values['queue-depth']}: expected 1..4096`);
+    }
+
+    // --- thread pool (see the top of this file) -----------------------------------------
+    if (process.env.UV_THREADPOOL_SIZE === undefined && process.env.SPINDLE_NO_REEXEC === undefined) {
+      const code = await reexecWithThreadPool(threadPoolSize(specs.size, queueDepth));
+      if (code >= 0) return code;
+    }
+    // Stop on SIGINT/SIGTERM — or, in the re-executed child, when the parent goes away. Listening
+    // from here on means a stop that arrives while backstores open is not lost.
+    let stopRequested = false;
+    let onStop: () => void = () => undefined;
+    const stop = () => {
+      stopRequested = true;
+      onStop();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    if (process.send !== undefined) {
+      process.once('disconnect', stop);
+      // The IPC channel must not keep the process alive once the engine has stopped.
+      (process.channel as { unref?: () => void } | undefined)?.unref?.();
+      if (!process.connected) stopRequested = true;
+    }
+    const stopped = new Promise<void>((resolve) => {
+      onStop = resolve;
+      if (stopRequested) resolve();
+    });
+
+    // --- open backstores, start the engine --------------------------------------------
+    const engine = new TargetEngine({ portals, queueDepth });
+    if (values.verbose) engine.on('log', ({ level, message }) => process.stderr.write(`${level}: ${message}\n`));
+    else engine.on('log', ({ level, message }) => (level === 'error' ? process.stderr.write(`error: ${message}\n`) : undefined));
+
+    const opened: Backstore[] = [];
+    const closeAll = () => Promise.all(opened.map((b) => new Promise<void>((r) => b.close(() => r()))));
+    try {
+      const luns: LunConfig[] = [];
+      for (const [lun, spec] of [...specs].sort((a, b) => a[0] - b[0])) {
+        const bs = await openBackstore(spec, { onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
+        opened.push(bs);
+        luns.push({
+          lun,
+          backstore: bs,
+          readOnly: readOnly.has(lun),
+          ...(removable.has(lun) ? { removable: true } : {}),
+          ...(exponents.has(lun) ? { physicalBlockExponent: exponents.get(lun) } : {}),
+        });
+      }
+      engine.addTarget({
+        iqn: name.name,
+        ...(values.alias !== undefined ? { alias: values.alias } : {}),
+        luns,
+        acl: { allow: allow.length > 0 ? allow : 'any' },
+        ...(chap !== undefined ? { chap } : {}),
+        ...(mutualChap !== undefined ? { mutualChap } : {}),
+      });
+      const bound = await engine.listen();
+      for (const b of bound) process.stdout.write(`listening on ${formatHostPort(b)}\n`);
+    } catch (err) {
+      await engine.close(0).catch(() => undefined);
+      await closeAll();
+      throw new CliError((err as Error).message);
+    }
+    if (allow.length === 0 && !values.verbose) {
+      process.stderr.write('note: no --allow given, so any initiator that can reach this port may log in\n');
+    }
+
+    await stopped;
+    await engine.close(1000);
+    await closeAll();
+    return 0;
+  },
+};

@@ -1,0 +1,334 @@
+/**
+ * The login phase of one connection on the target (RFC 7143 §6, §11.12,
+ * §11.13): reassembly of continued (C=1) Login Requests, target lookup,
+ * ACL, CHAP and operational negotiation (iscsi/negotiation.ts does the key
+ * rules), Login Response status codes, continued responses, TSIH
+ * assignment and session reinstatement.
+ *
+ * The connection feeds every Login Request here until `onComplete` hands
+ * it a Session; any refusal answers with the status, reports a
+ * `login-refused` event and closes the connection.
+ */
+import { decodeTextKeys, encodeTextKeys, TextKeyError, TextSegmentAssembler } from '../iscsi/text-keys';
+import { ChapConfigError } from '../iscsi/chap';
+import { EMPTY_BUFFER } from '../iscsi/bhs';
+import { ISCSI_VERSION, LoginStatus, Stage, type LoginStatusName } from '../iscsi/constants';
+import { encodeLoginResponse, parseLoginRequest, type LoginRequest } from '../iscsi/login';
+import {
+  createTargetNegotiation,
+  finishLogin,
+  negotiateLogin,
+  readLoginIdentity,
+  type SessionParams,
+  type TargetAuthPolicy,
+  type TargetNegotiation,
+} from '../iscsi/negotiation';
+import type { PduWriter } from '../iscsi/writer';
+import { SEND_TARGETS_REPEATABLE_KEYS } from '../iscsi/text-keys';
+import type { EngineContext, TargetNode } from './engine-types';
+
+/** Text a Login Response carries at most per PDU: the login-phase default MaxRecvDataSegmentLength. */
+const LOGIN_SEGMENT = 8192;
+
+export interface LoginHost {
+  readonly ctx: EngineContext;
+  readonly writer: PduWriter;
+  readonly hdr: Buffer;
+  /** Remote `host:port`, for events and logs. */
+  readonly address: string;
+  nextStatSN(): number;
+  /** Close after the queued response is flushed. */
+  close(reason: string): void;
+}
+
+export interface LoginResult {
+  readonly params: SessionParams;
+  readonly negotiation: TargetNegotiation;
+  readonly initiatorName: string;
+  readonly initiatorAlias: string | undefined;
+  readonly target: TargetNode | null;
+  readonly isid: number;
+  readonly tsih: number;
+  readonly cid: number;
+  readonly itt: number;
+  readonly cmdSN: number;
+  /** Write the final Login Response (after the session exists: it carries the TSIH). */
+  respond(tsih: number): void;
+}
+
+export class LoginPhase {
+  private neg: TargetNegotiation | null = null;
+  private target: TargetNode | null = null;
+  private initiatorName = '';
+  private targetName = '';
+  private readonly assembler = new TextSegmentAssembler(64 * 1024);
+  /** Response text still to send (our C=1 continuation), and the flags for its final part. */
+  private pendingText: Buffer | null = null;
+  private pendingTransit = false;
+  private pendingCsg = 0;
+  private pendingNsg = 0;
+  private finished = false;
+  private isid = 0;
+  private tsih = 0;
+  private cid = 0;
+
+  constructor(
+    private readonly host: LoginHost,
+    private readonly onComplete: (result: LoginResult) => void,
+  ) {}
+
+  /** One Login Request PDU. */
+  handle(bhs: Buffer, data: Buffer): void {
+    if (this.finished) return;
+    const req = parseLoginRequest(bhs, data);
+    const first = this.neg === null && this.initiatorName === '' && !this.assembler.pending;
+    if (first) {
+      this.isid = req.isid;
+      this.tsih = req.tsih;
+      this.cid = req.cid;
+    }
+    if (req.transit && req.continue) return this.refuse(req, 'INITIATOR_ERROR', 'Login Request with both T and C set');
+    if (req.versionMin > ISCSI_VERSION) {
+      return this.refuse(req, 'UNSUPPORTED_VERSION', `initiator requires iSCSI version ${req.versionMin}..${req.versionMax}; this target speaks version 0 (RFC 7143)`);
+    }
+    if (req.isid !== this.isid || req.tsih !== this.tsih) {
+      return this.refuse(req, 'INITIATOR_ERROR', 'ISID or TSIH changed during the login');
+    }
+
+    // The initiator collects the rest of a response we continued (C=1).
+    if (this.pendingText !== null) {
+      if (req.data.length !== 0) return this.refuse(req, 'INITIATOR_ERROR', 'Login Request with text while the target was still sending its response');
+      this.sendPending(req);
+      return;
+    }
+
+    let text: Buffer | undefined;
+    try {
+      text = this.assembler.push(req.data, req.continue);
+    } catch (err) {
+      return this.refuse(req, 'INITIATOR_ERROR', (err as Error).message);
+    }
+    if (text === undefined) {
+      // Solicit the rest of the initiator's text with an empty response.
+      this.respond(req, EMPTY_BUFFER, false, false, 0);
+      return;
+    }
+    let pairs;
+    try {
+      pairs = decodeTextKeys(text, { repeatable: SEND_TARGETS_REPEATABLE_KEYS });
+    } catch (err) {
+      return this.refuse(req, 'INITIATOR_ERROR', err instanceof TextKeyError ? `bad login text: ${err.message}` : String(err));
+    }
+
+    if (this.neg === null) {
+      const id = readLoginIdentity(pairs, { allowDiscovery: this.host.ctx.negotiation.allowDiscovery ?? true });
+      if (!id.ok) {
+        const name = pairs.find(([k]) => k === 'InitiatorName')?.[1] ?? '';
+        this.initiatorName = name;
+        this.targetName = pairs.find(([k]) => k === 'TargetName')?.[1] ?? '';
+        return this.refuse(req, id.status, id.reason);
+      }
+      const identity = id.identity;
+      this.initiatorName = identity.InitiatorName;
+      this.targetName = identity.TargetName ?? '';
+      const ctx = this.host.ctx;
+      let auth: TargetAuthPolicy = { method: 'None' };
+      let alias: string | undefined;
+      if (identity.SessionType === 'Normal') {
+        const target = ctx.findTarget(identity.TargetName!);
+        if (target === undefined) return this.refuse(req, 'NOT_FOUND', `no target named ${identity.TargetName} here`);
+        if (!ctx.isAllowed(target, identity.InitiatorName)) {
+          return this.refuse(req, 'AUTHORIZATION_FAILURE', `initiator ${identity.InitiatorName} is not in the access list of ${target.iqn}`);
+        }
+        this.target = target;
+        alias = target.alias;
+        if (target.chap !== undefined) {
+          auth = {
+            method: 'CHAP',
+            initiator: { name: target.chap.user, secret: target.chap.secret },
+            ...(target.mutualChap !== undefined ? { mutual: { name: target.mutualChap.user, secret: target.mutualChap.secret } } : {}),
+          };
+        }
+      }
+      if (req.tsih !== 0) {
+        const existing = ctx.sessionByTsih(req.tsih);
+        if (
+          existing === undefined ||
+          existing.closed ||
+          existing.initiatorName !== identity.InitiatorName ||
+          existing.isid !== req.isid ||
+          (existing.target?.iqn ?? '') !== (this.target?.iqn ?? '')
+        ) {
+          return this.refuse(req, 'SESSION_DOES_NOT_EXIST', `TSIH ${req.tsih} names no session of this initiator`);
+        }
+        return this.refuse(req, 'TOO_MANY_CONNECTIONS', `session ${req.tsih} already has its one connection (MaxConnections=1)`);
+      }
+      try {
+        this.neg = createTargetNegotiation({
+          config: {
+            ...ctx.negotiation,
+            ...(alias !== undefined ? { TargetAlias: alias } : {}),
+            ...(this.target !== null ? { TargetPortalGroupTag: this.target.tpgt } : {}),
+          },
+          auth,
+        });
+      } catch (err) {
+        const why = err instanceof ChapConfigError ? `CHAP configuration of ${this.targetName}: ${err.message}` : (err as Error).message;
+        ctx.log('error', why);
+        return this.refuse(req, 'TARGET_ERROR', why);
+      }
+    }
+
+    const r = negotiateLogin(this.neg, { stage: req.csg, transit: req.transit, nsg: req.nsg, pairs });
+    if (!r.ok) return this.refuse(req, r.status, r.reason);
+    this.neg = r.state;
+    const transit = req.transit && r.canTransit;
+    const response = encodeTextKeys(r.response);
+
+    if (transit && req.nsg === Stage.FULL_FEATURE_PHASE) {
+      const fin = finishLogin(r.state);
+      if (!fin.ok) return this.refuse(req, fin.status, fin.reason);
+      if (response.length > LOGIN_SEGMENT) {
+        // Rare: the final answer does not fit one PDU. Send it continued; finish on the last part.
+        this.pendingText = response;
+        this.pendingTransit = true;
+        this.pendingCsg = req.csg;
+        this.pendingNsg = req.nsg;
+        this.sendPending(req);
+        return;
+      }
+      this.complete(req, fin.params, fin.state, response);
+      return;
+    }
+    if (response.length > LOGIN_SEGMENT) {
+      this.pendingText = response;
+      this.pendingTransit = transit;
+      this.pendingCsg = req.csg;
+      this.pendingNsg = req.nsg;
+      this.sendPending(req);
+      return;
+    }
+    this.respond(req, response, transit, false, transit ? req.nsg : 0);
+  }
+
+  private sendPending(req: LoginRequest): void {
+    const text = this.pendingText!;
+    if (text.length > LOGIN_SEGMENT) {
+      this.pendingText = text.subarray(LOGIN_SEGMENT);
+      this.respond(req, text.subarray(0, LOGIN_SEGMENT), false, true, 0, this.pendingCsg);
+      return;
+    }
+    this.pendingText = null;
+    if (this.pendingTransit && this.pendingNsg === Stage.FULL_FEATURE_PHASE) {
+      const fin = finishLogin(this.neg!);
+      if (!fin.ok) return this.refuse(req, fin.status, fin.reason);
+      this.complete(req, fin.params, fin.state, text);
+      return;
+    }
+    this.respond(req, text, this.pendingTransit, false, this.pendingTransit ? this.pendingNsg : 0, this.pendingCsg);
+  }
+
+  private complete(req: LoginRequest, params: SessionParams, state: TargetNegotiation, text: Buffer): void {
+    this.finished = true;
+    const identity = state.identity!;
+    this.onComplete({
+      params,
+      negotiation: state,
+      initiatorName: identity.InitiatorName,
+      initiatorAlias: identity.InitiatorAlias,
+      target: this.target,
+      isid: req.isid,
+      tsih: req.tsih,
+      cid: this.cid,
+      itt: req.itt,
+      cmdSN: req.cmdSN,
+      respond: (tsih: number) => {
+        const hdr = encodeLoginResponse(
+          {
+            transit: true,
+            continue: false,
+            csg: req.csg,
+            nsg: Stage.FULL_FEATURE_PHASE,
+            versionMax: ISCSI_VERSION,
+            versionActive: ISCSI_VERSION,
+            isid: req.isid,
+            tsih,
+            itt: req.itt,
+            statSN: this.host.nextStatSN(),
+            expCmdSN: req.cmdSN,
+            maxCmdSN: (req.cmdSN + this.host.ctx.queueDepth - 1) >>> 0,
+            statusClass: 0,
+            statusDetail: 0,
+            data: text,
+          },
+          this.host.hdr,
+        );
+        this.host.writer.write(hdr, text);
+      },
+    });
+  }
+
+  private respond(req: LoginRequest, text: Buffer, transit: boolean, cont: boolean, nsg: number, csg = req.csg): void {
+    const hdr = encodeLoginResponse(
+      {
+        transit,
+        continue: cont,
+        csg,
+        nsg: transit ? nsg : 0,
+        versionMax: ISCSI_VERSION,
+        versionActive: ISCSI_VERSION,
+        isid: req.isid,
+        tsih: req.tsih,
+        itt: req.itt,
+        statSN: this.host.nextStatSN(),
+        expCmdSN: req.cmdSN,
+        maxCmdSN: (req.cmdSN + this.host.ctx.queueDepth - 1) >>> 0,
+        statusClass: 0,
+        statusDetail: 0,
+        data: text,
+      },
+      this.host.hdr,
+    );
+    this.host.writer.write(hdr, text);
+  }
+
+  /** Answer with a failure status, report it, close the connection. */
+  refuse(req: LoginRequest | null, statusName: LoginStatusName, reason: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const status = LoginStatus[statusName];
+    const ctx = this.host.ctx;
+    ctx.loginRefused({
+      initiatorName: this.initiatorName,
+      address: this.host.address,
+      targetName: this.targetName,
+      reason,
+      statusClass: status.statusClass,
+      statusDetail: status.statusDetail,
+    });
+    if (req !== null) {
+      const hdr = encodeLoginResponse(
+        {
+          transit: false,
+          continue: false,
+          csg: req.csg,
+          nsg: 0,
+          versionMax: ISCSI_VERSION,
+          versionActive: ISCSI_VERSION,
+          isid: req.isid,
+          tsih: 0,
+          itt: req.itt,
+          statSN: this.host.nextStatSN(),
+          expCmdSN: req.cmdSN,
+          maxCmdSN: req.cmdSN,
+          statusClass: status.statusClass,
+          statusDetail: status.statusDetail,
+          data: EMPTY_BUFFER,
+        },
+        this.host.hdr,
+      );
+      this.host.writer.write(hdr);
+    }
+    this.host.close(`login refused (${statusName}): ${reason}`);
+  }
+}
