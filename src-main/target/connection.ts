@@ -26,6 +26,7 @@ import type { EngineContext } from './engine-types';
 import { LoginPhase, type LoginResult } from './login';
 import { decideLogout } from './logout';
 import { Session } from './session';
+import { formatPortal } from './portal';
 import { handleDataOut, handleScsiCommand, type TaskHost } from './scsi-task';
 import type { IoStats } from './stats';
 import { handleTmf } from './task-management';
@@ -42,10 +43,7 @@ const LOGIN_MRDSL = 8192;
  */
 export const DATA_IN_BUDGET = 64 << 20;
 
-function formatAddress(host: string | undefined, port: number | undefined): string {
-  const h = host ?? '?';
-  return h.includes(':') ? `[${h}]:${port ?? 0}` : `${h}:${port ?? 0}`;
-}
+const formatAddress = (host: string | undefined, port: number | undefined) => formatPortal(host ?? '?', port ?? 0);
 
 export class Connection implements TaskHost {
   readonly writer: PduWriter;
@@ -199,6 +197,10 @@ export class Connection implements TaskHost {
       }
       if (this.deferred.length > before) return; // it did not fit after all
     }
+  }
+
+  internalError(err: unknown): void {
+    this.pduFailedInternal(err);
   }
 
   private pduFailedInternal(err: unknown): void {

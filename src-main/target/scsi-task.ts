@@ -60,6 +60,8 @@ export interface TaskHost {
   deferStart(start: () => void): void;
   /** Protocol violation: Reject (if a header is given) and drop the connection (ERL 0). */
   protocolError(message: string, bhs?: Buffer): void;
+  /** A bug of ours surfaced: log it and drop this connection; the process and other sessions go on. */
+  internalError(err: unknown): void;
   reject(reason: number, bhs: Buffer): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
   /** Counters of a LUN of this session's target (undefined for unknown LUNs). */
@@ -440,9 +442,14 @@ function completeTask(task: Task, resp: ScsiResponse): void {
     task.settle();
     return;
   }
+  // Usually runs inside a backstore callback: nothing may escape to the event loop.
   try {
     sendScsiResult(host, task, resp);
     if (session.tasks.size === 0) host.flushOutput();
+  } catch (err) {
+    // resp.release is not called: part of the data may already be queued with it
+    // as its completion; an unreturned pool buffer is merely garbage-collected.
+    host.internalError(err);
   } finally {
     // The Data-In now sits in the socket's buffer, which the budget counts by itself.
     if (reserved > 0) host.releaseDataIn(reserved);

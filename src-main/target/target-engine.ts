@@ -34,6 +34,7 @@ import type {
   TargetNode,
 } from './engine-types';
 import { Portal, formatPortal } from './portal';
+import { DEFAULT_SUPPORTED_TMFS } from './scsi/logical-unit';
 import { ScsiTarget } from './scsi/target';
 import { IoStats, type IoStatsSnapshot } from './stats';
 
@@ -45,22 +46,7 @@ export class TargetConfigError extends Error {
 }
 
 /** The default LUN tables: Spindle's SCSI emulation, told which TMFs the connection layer carries out. */
-export const defaultLunTableFactory: LunTableFactory = () =>
-  new ScsiTarget({
-    supportedTmfs: {
-      abortTask: true,
-      abortTaskSet: true,
-      clearAca: false,
-      clearTaskSet: true,
-      logicalUnitReset: true,
-      queryTask: false,
-      targetReset: true,
-      wakeup: false,
-      queryUnitAttention: false,
-      queryTaskSet: false,
-      itNexusReset: false,
-    },
-  });
+export const defaultLunTableFactory: LunTableFactory = () => new ScsiTarget({ supportedTmfs: { ...DEFAULT_SUPPORTED_TMFS } });
 
 const MAX_LUN = 0x3fff;
 
@@ -270,7 +256,10 @@ export class TargetEngine extends EventEmitter<TargetEngineEvents> {
   disallowInitiator(iqn: string, initiatorName: string, closeSessions = false): void {
     const node = this.requireTarget(iqn);
     const name = normalizeIscsiName(initiatorName);
-    if (node.allow === null) node.allow = new Set();
+    // Turning "anyone" into "everyone but X" would silently lock out every other initiator.
+    if (node.allow === null) {
+      throw new TargetConfigError(`${iqn} lets any initiator in; list the ones to allow with setAcl([...]) before removing one`);
+    }
     node.allow.delete(name);
     if (closeSessions) for (const s of this.ctx.sessionsOf(node)) if (s.initiatorName === name) s.close('initiator removed from the ACL');
   }

@@ -2,7 +2,7 @@
 // login, INQUIRY / READ CAPACITY, CHAP (right, wrong, missing secret) and
 // the initiator ACL; plus the CLI's one-line errors.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,6 +155,15 @@ describe('target serve errors', () => {
     const missing = await runCli(['target', 'serve', '--target', IQN, '--lun', `0=file:${join(dir, 'missing.img')}`, '--portal', '127.0.0.1:0']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^spindle: .*missing\.img.*\n$/);
+  });
+
+  test('a CHAP secret under 12 bytes is refused before any image file is created', async () => {
+    const img = join(dir, 'never-made.img');
+    const r = await runCli(['target', 'serve', '--target', IQN, '--lun', `0=file:${img}:16MiB`, '--chap', 'alice:xyzzy42', '--portal', '127.0.0.1:0']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^spindle: --chap\/--mutual-chap: .*12.*\n$/);
+    assert.equal(existsSync(img), false, 'no image file was left behind');
+    assert.doesNotMatch(r.stderr, /xyzzy42/, 'the secret is not echoed');
   });
 
   test('a port in use says so', async () => {

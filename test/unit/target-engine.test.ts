@@ -126,6 +126,22 @@ test('ACL: a stranger is refused with 0x0202 and reported; the allowed initiator
   assert.equal(again.r.ok, true);
   again.c.destroy();
   engine.disallowInitiator(LOCKED, 'iqn.2026-11.net.spindle.test:stranger');
+  const third = await session('iqn.2026-11.net.spindle.test:stranger', LOCKED);
+  assert.equal(third.r.ok, false, 'a disallowed initiator is refused again');
+  third.c.destroy();
+  const still = await session(ALLOWED, LOCKED);
+  assert.equal(still.r.ok, true, 'removing one initiator keeps the others');
+  still.c.destroy();
+});
+
+test('removing one initiator from an open ("any") ACL is refused instead of locking everyone out', () => {
+  const OPEN = 'iqn.2026-11.net.spindle.test:open-acl';
+  engine.addTarget({ iqn: OPEN, luns: [], acl: { allow: 'any' } });
+  try {
+    assert.throws(() => engine.disallowInitiator(OPEN, 'iqn.2026-11.net.spindle.test:x'), /lets any initiator in/);
+  } finally {
+    engine.removeTarget(OPEN);
+  }
 });
 
 test('unknown target: 0x0203; CHAP required but skipped: 0x0201', async () => {

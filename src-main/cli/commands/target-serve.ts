@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { openBackstore, parseBackstoreSpec, type Backstore } from '../../backstore/index';
+import { checkChapConfig } from '../../iscsi/chap';
 import { validateIscsiName } from '../../iscsi/names';
 import { TargetEngine, type LunConfig, type ChapSecret } from '../../target/target-engine';
 import { parseCommandArgs, parseHostPort, formatHostPort, type HostPort } from '../args';
@@ -162,6 +163,11 @@ export const targetServe: Command = {
     const chap = values.chap !== undefined ? parseCredentials('--chap', values.chap) : undefined;
     const mutualChap = values['mutual-chap'] !== undefined ? parseCredentials('--mutual-chap', values['mutual-chap']) : undefined;
     if (mutualChap !== undefined && chap === undefined) throw usageError('--mutual-chap needs --chap as well');
+    const chapProblem = checkChapConfig(
+      chap && { name: chap.user, secret: chap.secret },
+      mutualChap && { name: mutualChap.user, secret: mutualChap.secret },
+    );
+    if (chapProblem) throw usageError(`--chap/--mutual-chap: ${chapProblem.message}`);
     let queueDepth = DEFAULT_QUEUE_DEPTH;
     if (values['queue-depth'] !== undefined) {
       queueDepth = Number(values['queue-depth']);
