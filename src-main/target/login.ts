@@ -67,6 +67,8 @@ export class LoginPhase {
   private pendingTransit = false;
   private pendingCsg = 0;
   private pendingNsg = 0;
+  /** The finished negotiation when the pending response is the last one (T=1, NSG=3). */
+  private pendingFinish: { params: SessionParams; state: TargetNegotiation } | null = null;
   private finished = false;
   private isid = 0;
   private tsih = 0;
@@ -110,7 +112,7 @@ export class LoginPhase {
     }
     if (text === undefined) {
       // Solicit the rest of the initiator's text with an empty response.
-      this.respond(req, EMPTY_BUFFER, false, false, 0);
+      this.sendResponse(req, { transit: false, cont: false, csg: req.csg, nsg: 0, tsih: req.tsih }, EMPTY_BUFFER);
       return;
     }
     let pairs;
@@ -184,48 +186,67 @@ export class LoginPhase {
     this.neg = r.state;
     const transit = req.transit && r.canTransit;
     const response = encodeTextKeys(r.response);
-
+    let finish: { params: SessionParams; state: TargetNegotiation } | null = null;
     if (transit && req.nsg === Stage.FULL_FEATURE_PHASE) {
       const fin = finishLogin(r.state);
       if (!fin.ok) return this.refuse(req, fin.status, fin.reason);
-      if (response.length > LOGIN_SEGMENT) {
-        // Rare: the final answer does not fit one PDU. Send it continued; finish on the last part.
-        this.pendingText = response;
-        this.pendingTransit = true;
-        this.pendingCsg = req.csg;
-        this.pendingNsg = req.nsg;
-        this.sendPending(req);
-        return;
-      }
-      this.complete(req, fin.params, fin.state, response);
-      return;
+      finish = { params: fin.params, state: fin.state };
     }
-    if (response.length > LOGIN_SEGMENT) {
-      this.pendingText = response;
-      this.pendingTransit = transit;
-      this.pendingCsg = req.csg;
-      this.pendingNsg = req.nsg;
-      this.sendPending(req);
-      return;
-    }
-    this.respond(req, response, transit, false, transit ? req.nsg : 0);
+    // A response longer than one PDU goes out continued (C=1); the flags apply to its last part.
+    this.pendingText = response;
+    this.pendingTransit = transit;
+    this.pendingCsg = req.csg;
+    this.pendingNsg = req.nsg;
+    this.pendingFinish = finish;
+    this.sendPending(req);
   }
 
   private sendPending(req: LoginRequest): void {
     const text = this.pendingText!;
     if (text.length > LOGIN_SEGMENT) {
       this.pendingText = text.subarray(LOGIN_SEGMENT);
-      this.respond(req, text.subarray(0, LOGIN_SEGMENT), false, true, 0, this.pendingCsg);
+      this.sendResponse(req, { transit: false, cont: true, csg: this.pendingCsg, nsg: 0, tsih: req.tsih }, text.subarray(0, LOGIN_SEGMENT));
       return;
     }
     this.pendingText = null;
-    if (this.pendingTransit && this.pendingNsg === Stage.FULL_FEATURE_PHASE) {
-      const fin = finishLogin(this.neg!);
-      if (!fin.ok) return this.refuse(req, fin.status, fin.reason);
-      this.complete(req, fin.params, fin.state, text);
+    if (this.pendingFinish !== null) {
+      this.complete(req, this.pendingFinish.params, this.pendingFinish.state, text);
       return;
     }
-    this.respond(req, text, this.pendingTransit, false, this.pendingTransit ? this.pendingNsg : 0, this.pendingCsg);
+    const transit = this.pendingTransit;
+    this.sendResponse(req, { transit, cont: false, csg: this.pendingCsg, nsg: transit ? this.pendingNsg : 0, tsih: req.tsih }, text);
+  }
+
+  /** One Login Response PDU (RFC 7143 §11.13); `status` defaults to success. */
+  private sendResponse(
+    req: LoginRequest,
+    f: { transit: boolean; cont: boolean; csg: number; nsg: number; tsih: number },
+    text: Buffer,
+    status: { statusClass: number; statusDetail: number } = { statusClass: 0, statusDetail: 0 },
+  ): void {
+    const refused = status.statusClass !== 0;
+    const hdr = encodeLoginResponse(
+      {
+        transit: f.transit,
+        continue: f.cont,
+        csg: f.csg,
+        nsg: f.nsg,
+        versionMax: ISCSI_VERSION,
+        versionActive: ISCSI_VERSION,
+        isid: req.isid,
+        tsih: f.tsih,
+        itt: req.itt,
+        statSN: this.host.nextStatSN(),
+        expCmdSN: req.cmdSN,
+        // A refused login opens no command window.
+        maxCmdSN: refused ? req.cmdSN : (req.cmdSN + this.host.ctx.queueDepth - 1) >>> 0,
+        statusClass: status.statusClass,
+        statusDetail: status.statusDetail,
+        data: text,
+      },
+      this.host.hdr,
+    );
+    this.host.writer.write(hdr, text);
   }
 
   private complete(req: LoginRequest, params: SessionParams, state: TargetNegotiation, text: Buffer): void {
@@ -242,54 +263,9 @@ export class LoginPhase {
       cid: this.cid,
       itt: req.itt,
       cmdSN: req.cmdSN,
-      respond: (tsih: number) => {
-        const hdr = encodeLoginResponse(
-          {
-            transit: true,
-            continue: false,
-            csg: req.csg,
-            nsg: Stage.FULL_FEATURE_PHASE,
-            versionMax: ISCSI_VERSION,
-            versionActive: ISCSI_VERSION,
-            isid: req.isid,
-            tsih,
-            itt: req.itt,
-            statSN: this.host.nextStatSN(),
-            expCmdSN: req.cmdSN,
-            maxCmdSN: (req.cmdSN + this.host.ctx.queueDepth - 1) >>> 0,
-            statusClass: 0,
-            statusDetail: 0,
-            data: text,
-          },
-          this.host.hdr,
-        );
-        this.host.writer.write(hdr, text);
-      },
+      respond: (tsih: number) =>
+        this.sendResponse(req, { transit: true, cont: false, csg: req.csg, nsg: Stage.FULL_FEATURE_PHASE, tsih }, text),
     });
-  }
-
-  private respond(req: LoginRequest, text: Buffer, transit: boolean, cont: boolean, nsg: number, csg = req.csg): void {
-    const hdr = encodeLoginResponse(
-      {
-        transit,
-        continue: cont,
-        csg,
-        nsg: transit ? nsg : 0,
-        versionMax: ISCSI_VERSION,
-        versionActive: ISCSI_VERSION,
-        isid: req.isid,
-        tsih: req.tsih,
-        itt: req.itt,
-        statSN: this.host.nextStatSN(),
-        expCmdSN: req.cmdSN,
-        maxCmdSN: (req.cmdSN + this.host.ctx.queueDepth - 1) >>> 0,
-        statusClass: 0,
-        statusDetail: 0,
-        data: text,
-      },
-      this.host.hdr,
-    );
-    this.host.writer.write(hdr, text);
   }
 
   /** Answer with a failure status, report it, close the connection. */
@@ -306,29 +282,7 @@ export class LoginPhase {
       statusClass: status.statusClass,
       statusDetail: status.statusDetail,
     });
-    if (req !== null) {
-      const hdr = encodeLoginResponse(
-        {
-          transit: false,
-          continue: false,
-          csg: req.csg,
-          nsg: 0,
-          versionMax: ISCSI_VERSION,
-          versionActive: ISCSI_VERSION,
-          isid: req.isid,
-          tsih: 0,
-          itt: req.itt,
-          statSN: this.host.nextStatSN(),
-          expCmdSN: req.cmdSN,
-          maxCmdSN: req.cmdSN,
-          statusClass: status.statusClass,
-          statusDetail: status.statusDetail,
-          data: EMPTY_BUFFER,
-        },
-        this.host.hdr,
-      );
-      this.host.writer.write(hdr);
-    }
+    if (req !== null) this.sendResponse(req, { transit: false, cont: false, csg: req.csg, nsg: 0, tsih: 0 }, EMPTY_BUFFER, status);
     this.host.close(`login refused (${statusName}): ${reason}`);
   }
 }
