@@ -402,20 +402,10 @@ export function readLoginIdentity(
   return { ok: true, identity };
 }
 
-// ---------------------------------------------------------------------------
-// Target side
-// ---------------------------------------------------------------------------
-
-/**
- * What the target accepts and prefers. List keys: the set it supports (the
- * initiator's order decides among them). Boolean and numeric keys: the
- * target's own value, combined with the initiator's by the key's result
- * function. MaxRecvDataSegmentLength: what the target declares it can receive.
- */
-export interface TargetNegotiationConfig {
+/** The operational keys both sides state a preference for (RFC 7143 §13). */
+export interface OperationalPreferences {
   readonly HeaderDigest: readonly DigestName[];
   readonly DataDigest: readonly DigestName[];
-  readonly TaskReporting: readonly TaskReportingValue[];
   readonly InitialR2T: boolean;
   readonly ImmediateData: boolean;
   readonly DataPDUInOrder: boolean;
@@ -427,8 +417,23 @@ export interface TargetNegotiationConfig {
   readonly DefaultTime2Retain: number;
   readonly MaxOutstandingR2T: number;
   readonly ErrorRecoveryLevel: number;
-  readonly iSCSIProtocolLevel: number;
+  /** Declarative: what this side can receive (§13.12). */
   readonly MaxRecvDataSegmentLength: number;
+}
+
+// ---------------------------------------------------------------------------
+// Target side
+// ---------------------------------------------------------------------------
+
+/**
+ * What the target accepts and prefers. List keys: the set it supports (the
+ * initiator's order decides among them). Boolean and numeric keys: the
+ * target's own value, combined with the initiator's by the key's result
+ * function. MaxRecvDataSegmentLength: what the target declares it can receive.
+ */
+export interface TargetNegotiationConfig extends OperationalPreferences {
+  readonly TaskReporting: readonly TaskReportingValue[];
+  readonly iSCSIProtocolLevel: number;
   /** Sent in the first Login Response of a normal session (§13.9). */
   readonly TargetPortalGroupTag: number;
   /** Sent in the first Login Response of a normal session when set (§13.6). */
@@ -956,7 +961,7 @@ export function negotiateText(
  * (preference first); booleans and numbers are offered as given and the
  * target's answer is checked against the key's result function.
  */
-export interface InitiatorNegotiationConfig {
+export interface InitiatorNegotiationConfig extends OperationalPreferences {
   readonly InitiatorName: string;
   readonly InitiatorAlias?: string;
   /** Required for a normal session. */
@@ -966,20 +971,6 @@ export interface InitiatorNegotiationConfig {
   readonly chap?: { readonly credentials: ChapCredentials; readonly mutual?: ChapCredentials };
   /** Refuse to log in without CHAP (only meaningful with `chap`). */
   readonly requireChap?: boolean;
-  readonly HeaderDigest: readonly DigestName[];
-  readonly DataDigest: readonly DigestName[];
-  readonly InitialR2T: boolean;
-  readonly ImmediateData: boolean;
-  readonly DataPDUInOrder: boolean;
-  readonly DataSequenceInOrder: boolean;
-  readonly MaxConnections: number;
-  readonly MaxBurstLength: number;
-  readonly FirstBurstLength: number;
-  readonly DefaultTime2Wait: number;
-  readonly DefaultTime2Retain: number;
-  readonly MaxOutstandingR2T: number;
-  readonly ErrorRecoveryLevel: number;
-  readonly MaxRecvDataSegmentLength: number;
   /** Offered only when set. */
   readonly TaskReporting?: readonly TaskReportingValue[];
   /** Offered only when set. */
