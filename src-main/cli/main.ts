@@ -3,11 +3,12 @@
 import { disks } from './commands/disks';
 import { serve } from './commands/serve';
 import { targetServe } from './commands/target-serve';
+import { configCommands } from './commands/config-commands';
 import type { Command } from './command';
 import { CliError } from './errors';
 import { packageVersion } from '../service/service';
 
-const commands: Command[] = [serve, disks, targetServe];
+const commands: Command[] = [serve, disks, targetServe, ...configCommands];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -44,7 +45,17 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const found = findCommand(argv);
-  if (!found) throw new CliError(`unknown command "${argv[0]}" (see: spindle --help)`, 2);
+  if (!found) {
+    // "spindle targets": the group's sub-commands.
+    const group = commands.filter((c) => c.name.startsWith(`${argv[0]} `));
+    if (group.length > 0 && (argv.length === 1 || argv[1]?.startsWith('-'))) {
+      const width = Math.max(...group.map((c) => c.name.length));
+      process.stdout.write(`usage: spindle ${argv[0]} COMMAND ...\n\n${group.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}\n`);
+      return argv.length === 1 ? 2 : 0;
+    }
+    if (group.length > 0) throw new CliError(`unknown command "${argv[0]} ${argv[1]}" (see: spindle ${argv[0]} --help)`, 2);
+    throw new CliError(`unknown command "${argv[0]}" (see: spindle --help)`, 2);
+  }
   if (found.rest.includes('--help') || found.rest.includes('-h')) {
     process.stdout.write(`${found.command.help}\n`);
     return 0;

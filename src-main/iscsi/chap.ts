@@ -97,15 +97,55 @@ function checkOne(creds: ChapCredentials, label: string): ChapConfigError | null
   return null;
 }
 
+/** Secrets of sealed credentials, reachable only through the `secret` getter. */
+const SEALED_SECRETS = new WeakMap<SealedChapCredentials, Buffer>();
+
 /**
- * A copy of `c` whose secret is a non-enumerable property: JSON.stringify,
- * util.inspect and console.log of anything holding it (negotiation states,
- * configs) show the name only. Every create* function seals what it keeps.
+ * Credentials whose secret is not a property at all: it lives in a
+ * module-private WeakMap behind a prototype getter. JSON.stringify, object
+ * spread, Object.keys/entries, structuredClone and util.inspect (even with
+ * showHidden) show the name only; `secret` still works for chapResponse.
+ */
+class SealedChapCredentials implements ChapCredentials {
+  readonly name: string;
+
+  constructor(name: string, secret: Buffer) {
+    this.name = name;
+    SEALED_SECRETS.set(this, secret);
+    Object.freeze(this);
+  }
+
+  /** A copy of the secret (callers cannot change the sealed one). */
+  get secret(): Buffer {
+    return Buffer.from(SEALED_SECRETS.get(this) ?? Buffer.alloc(0));
+  }
+
+  toJSON(): { name: string; secret: '(hidden)' } {
+    return { name: this.name, secret: '(hidden)' };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `ChapCredentials { name: ${JSON.stringify(this.name)}, secret: (hidden) }`;
+  }
+
+  toString(): string {
+    return `ChapCredentials(${this.name})`;
+  }
+}
+
+/**
+ * A copy of `c` that never shows its secret: JSON.stringify, util.inspect,
+ * console.log, template strings and spreads of anything holding it
+ * (negotiation states, engine configs) show the name only. Every create*
+ * function seals what it keeps; sealing sealed credentials is cheap and safe.
  */
 export function sealCredentials(c: ChapCredentials): ChapCredentials {
-  const sealed = { name: c.name } as { name: string; secret: Uint8Array };
-  Object.defineProperty(sealed, 'secret', { value: Buffer.from(secretBytes(c.secret)), enumerable: false });
-  return Object.freeze(sealed);
+  return new SealedChapCredentials(c.name, Buffer.from(secretBytes(c.secret)));
+}
+
+/** True for credentials made by sealCredentials. */
+export function isSealedCredentials(c: ChapCredentials): boolean {
+  return c instanceof SealedChapCredentials;
 }
 
 /**

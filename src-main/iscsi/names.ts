@@ -116,7 +116,7 @@ export function validateIscsiName(input: string): IscsiNameResult {
       reason: `iSCSI names cannot contain ${describeChar(bad.ch)} (position ${bad.index + 1}); use letters, digits, '-', '.' and ':' only, e.g. ${EXAMPLE_IQN}`,
     };
   }
-  const bytes = Buffer.byteLength(name, 'utf8');
+  const bytes = utf8Length(name);
   if (bytes > MAX_ISCSI_NAME_BYTES) {
     return { ok: false, reason: `this iSCSI name is ${bytes} bytes long; the limit is ${MAX_ISCSI_NAME_BYTES} bytes, so shorten the part after ':'` };
   }
@@ -175,7 +175,7 @@ export function checkWireIscsiName(input: string):
       return { ok: false, reason: `the iSCSI name contains ${describeChar(ch)}` };
     }
   }
-  const bytes = Buffer.byteLength(name, 'utf8');
+  const bytes = utf8Length(name);
   if (bytes > MAX_ISCSI_NAME_BYTES) {
     return { ok: false, reason: `the iSCSI name is ${bytes} bytes long (limit ${MAX_ISCSI_NAME_BYTES})` };
   }
@@ -193,4 +193,9 @@ export function buildIqn(year: number, month: number, domain: string, unique?: s
   const reversed = domain.split('.').filter((l) => l.length > 0).reverse().join('.');
   const base = `iqn.${year}-${String(month).padStart(2, '0')}.${reversed}`;
   return validateIscsiName(unique === undefined || unique === '' ? base : `${base}:${unique}`);
+}
+
+/** UTF-8 byte length without Node's Buffer: the renderer validates names with this module too. */
+function utf8Length(s: string): number {
+  return new TextEncoder().encode(s).length;
 }

@@ -15,12 +15,17 @@ import {
   type MethodName,
   type MethodParams,
   type MethodResult,
+  type RemoteView,
   type SpindleApi,
   type StatsTick,
 } from './api/schema';
 import { EventBus } from './events';
 import { mergeSettings } from './settings';
+import { TargetService, type RestoreReport } from './targets/target-service';
+import { isRepoError } from '../store';
+import type { PortalConfig, TargetEngineOptions } from '../target/target-engine';
 import type { DiskReport } from '../disks/types';
+import type { RemoteTarget, SecretCipher, StatsSample } from '../store';
 import type { z } from 'zod';
 import type { methodParams } from './api/schema';
 
@@ -30,9 +35,24 @@ export interface ServiceOptions {
   /** Path of a better-sqlite3 binary built for this runtime's ABI (Electron). */
   nativeBinding?: string;
   version?: string;
+  /**
+   * Serve the stored targets (default true). false: the CLI changing the
+   * store while no `spindle serve` runs — nothing listens, nothing polls.
+   */
+  serveTargets?: boolean;
+  /** Encrypts CHAP secrets at rest (the desktop shell passes Electron's safeStorage). */
+  secretCipher?: SecretCipher;
+  /** Every target listens here instead of the stored portals (`spindle serve --portal`). */
+  portals?: PortalConfig[];
+  /** Target engine tuning (tests). */
+  engine?: Partial<Omit<TargetEngineOptions, 'portals'>>;
 }
 
 export interface Service extends SpindleApi {
+  /** What restoring the stored targets found (after createService resolves). */
+  readonly restore: RestoreReport;
+  /** Where the target engine listens, HOST:PORT (empty when not serving). */
+  portals(): string[];
   close(): Promise<void>;
 }
 
@@ -52,7 +72,11 @@ export function packageVersion(): string {
 }
 
 export async function createService(opts: ServiceOptions): Promise<Service> {
-  const store: Store = openStore({ dataDir: opts.dataDir, ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}) });
+  const store: Store = openStore({
+    dataDir: opts.dataDir,
+    ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}),
+    ...(opts.secretCipher ? { secretCipher: opts.secretCipher } : {}),
+  });
   const bus = new EventBus();
   const startedAt = new Date();
   const info: AppInfo = {
@@ -66,16 +90,40 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     schemaVersion: store.schemaVersion,
     startedAt: startedAt.toISOString(),
   };
-  store.events.append('info', 'service', `started (${opts.transport})`);
+  const serving = opts.serveTargets ?? true;
+  if (serving) store.events.append('info', 'service', `started (${opts.transport})`);
 
   const settings = () => mergeSettings(store.settings.getAll());
+  const targets = new TargetService({
+    store,
+    emit: (event, payload) => bus.emit(event, payload),
+    log: (level, message) => {
+      try {
+        store.events.append(level, 'targets', message);
+      } catch {
+        /* the log is best effort */
+      }
+    },
+    serving,
+    ...(opts.portals !== undefined ? { portals: opts.portals } : {}),
+    defaultPortal: settings().defaultPortal,
+    ...(opts.engine !== undefined ? { engine: opts.engine } : {}),
+  });
+  let restore: RestoreReport;
+  try {
+    restore = await targets.start();
+  } catch (err) {
+    await targets.close();
+    store.close();
+    throw err;
+  }
 
   // Disks: rescanned on a timer only while someone listens for changes.
   let lastDiskKey = '';
   let diskScan: Promise<DiskReport> | null = null;
   const scan = (): Promise<DiskReport> => {
     // Coalesce concurrent scans: lsblk is cheap but not free.
-    diskScan ??= scanDisks().finally(() => (diskScan = null));
+    diskScan ??= scanDisks({ inUseBySpindle: targets.blockPaths() }).finally(() => (diskScan = null));
     return diskScan;
   };
   const diskKey = (r: DiskReport) => JSON.stringify([r.disks, r.volumes]);
@@ -100,12 +148,15 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     }, settings().diskPollSeconds * 1000);
     diskTimer.unref();
   };
-  scheduleDiskPoll();
+  if (serving) scheduleDiskPoll();
 
   // Stats: a 1 Hz tick with process figures; engines add theirs as they land.
   let lastCpu = process.cpuUsage();
   let lastTick = process.hrtime.bigint();
+  let lastPrune = 0;
   const statsTimer = setInterval(() => {
+    const luns = targets.lunStats();
+    recordSamples(luns);
     const now = process.hrtime.bigint();
     const cpu = process.cpuUsage(lastCpu);
     const elapsedUs = Number(now - lastTick) / 1000;
@@ -119,10 +170,41 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       cpuPercent: Math.min(cpus().length * 100, Math.round(((cpu.user + cpu.system) / elapsedUs) * 1000) / 10),
+      luns,
     };
     bus.emit('stats', tick);
   }, STATS_INTERVAL_MS);
   statsTimer.unref();
+  if (!serving) clearInterval(statsTimer);
+
+  /** 1 s samples per LUN and target into the store (only intervals with I/O); roll-ups and pruning once a minute. */
+  function recordSamples(luns: ReturnType<TargetService['lunStats']>): void {
+    const at = Math.floor(Date.now() / 1000) * 1000 - 1000;
+    const samples: StatsSample[] = [];
+    const perTarget = new Map<string, StatsSample>();
+    for (const l of luns) {
+      const r = l.rate;
+      if (r.readOps + r.writeOps === 0) continue;
+      const s: StatsSample = { scope: 'lun', scopeId: `${l.target}/${l.lun}`, resolution: '1s', at, ...r, latencyUsP50: null, latencyUsP99: null };
+      samples.push(s);
+      const t = perTarget.get(l.target) ?? { ...s, scope: 'target', scopeId: l.target, readBytes: 0, writeBytes: 0, readOps: 0, writeOps: 0 };
+      t.readBytes += r.readBytes;
+      t.writeBytes += r.writeBytes;
+      t.readOps += r.readOps;
+      t.writeOps += r.writeOps;
+      perTarget.set(l.target, t);
+    }
+    try {
+      if (samples.length > 0) store.stats.append([...samples, ...perTarget.values()]);
+      if (Date.now() - lastPrune >= 60_000) {
+        lastPrune = Date.now();
+        store.stats.rollup();
+        store.stats.prune();
+      }
+    } catch (err) {
+      store.events.append('warn', 'stats', (err as Error).message);
+    }
+  }
 
   const handlers: Handlers = {
     'app.info': () => info,
@@ -136,10 +218,50 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
       store.settings.setMany(patch);
       return settings();
     },
+    'targets.list': () => targets.list(),
+    'targets.get': (p) => targets.get(p.target),
+    'targets.create': (p) => targets.create(p),
+    'targets.update': (p) => targets.update(p),
+    'targets.delete': (p) => targets.remove(p),
+    'targets.enable': (p) => targets.setEnabled(p, true),
+    'targets.disable': (p) => targets.setEnabled(p, false),
+    'luns.add': (p) => targets.addLun(p),
+    'luns.remove': (p) => targets.removeLun(p),
+    'acls.add': (p) => targets.addAcl(p),
+    'acls.remove': (p) => targets.removeAcl(p),
+    'requests.list': (p) => targets.requests(p),
+    'requests.allow': (p) => targets.allowRequests(p),
+    'requests.deny': (p) => targets.denyRequests(p),
+    'sessions.list': () => targets.sessions(),
+    'sessions.kick': (p) => targets.kick(p.id),
+    'images.create': (p) => targets.createImage(p),
+    'remotes.list': () => store.remotes.list().map(remoteView),
+    'remotes.save': (p) => {
+      const r = store.remotes.save({
+        host: p.host,
+        iqn: p.iqn,
+        ...(p.port !== undefined ? { port: p.port } : {}),
+        ...(p.chap !== undefined ? { chap: p.chap } : {}),
+        ...(p.mutualChap !== undefined ? { mutualChap: p.mutualChap } : {}),
+        ...(p.autoConnect !== undefined ? { autoConnect: p.autoConnect } : {}),
+        ...(p.mountLun !== undefined ? { mountLun: p.mountLun } : {}),
+        ...(p.mountPoint !== undefined ? { mountPoint: p.mountPoint } : {}),
+      });
+      store.events.append('info', 'remotes', `saved remote target ${r.iqn} at ${r.host}:${r.port}`);
+      return remoteView(r);
+    },
+    'remotes.remove': (p) => {
+      if (!store.remotes.remove(p.id)) throw new ApiError('REMOTE_NOT_FOUND', `There is no saved remote target ${p.id}.`, { id: 'no such remote target' });
+      return { removed: p.id };
+    },
+    'config.exportLio': () => targets.exportLio(),
+    'config.importLio': (p) => targets.importLio(p),
   };
 
   let closed = false;
   return {
+    restore,
+    portals: () => targets.portals(),
     async call<M extends MethodName>(method: M, params?: MethodParams<M>): Promise<MethodResult<M>> {
       if (closed) throw new ApiError('SERVICE_CLOSED', 'Spindle is shutting down.');
       const parsed = parseParams(method, params);
@@ -159,15 +281,32 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
       if (diskTimer) clearTimeout(diskTimer);
       diskTimer = null;
       clearInterval(statsTimer);
-      store.events.append('info', 'service', 'stopped');
+      await targets.close();
+      if (serving) store.events.append('info', 'service', 'stopped');
       store.close();
     },
+  };
+}
+
+function remoteView(r: RemoteTarget): RemoteView {
+  return {
+    id: r.id,
+    host: r.host,
+    port: r.port,
+    iqn: r.iqn,
+    chapUser: r.chapUser,
+    mutualUser: r.mutualUser,
+    autoConnect: r.autoConnect,
+    mountLun: r.mountLun,
+    mountPoint: r.mountPoint,
   };
 }
 
 /** Anything thrown inside a handler leaves as an ApiError with a stable code. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // Store validation names the field it is about: forms can show it in place.
+  if (isRepoError(err) && err.field !== undefined) return new ApiError(err.code, err.message, { [err.field]: err.message });
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
   const message = typeof e?.message === 'string' ? e.message : String(err);

@@ -1,7 +1,7 @@
 // Electron main process: one instance, one service, one window (reopened from
 // the tray), IPC as the service's transport. Everything that is not Electron
 // lives in the service; this file only wires it to windows and the tray.
-import { app, BrowserWindow, dialog, session, shell, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, safeStorage, session, shell, type WebContents } from 'electron';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -174,6 +174,19 @@ async function closeEverything(): Promise<void> {
   ]);
 }
 
+/** CHAP secrets at rest: the OS keychain through safeStorage where it is available, else a 0600 file (the store's default). */
+function secretCipher(): { secretCipher?: { encrypt(plain: Buffer): Buffer; decrypt(cipher: Buffer): Buffer } } {
+  if (!safeStorage.isEncryptionAvailable()) return {};
+  // Linux without a keyring falls back to a hard-coded key: no better than the 0600 file, and not portable.
+  if (process.platform === 'linux' && safeStorage.getSelectedStorageBackend() === 'basic_text') return {};
+  return {
+    secretCipher: {
+      encrypt: (plain) => safeStorage.encryptString(plain.toString('utf8')),
+      decrypt: (cipher) => Buffer.from(safeStorage.decryptString(cipher), 'utf8'),
+    },
+  };
+}
+
 async function start(): Promise<void> {
   await app.whenReady();
   hardenSession();
@@ -184,6 +197,7 @@ async function start(): Promise<void> {
       transport: 'electron',
       version: app.getVersion(),
       ...(nativeBinding ? { nativeBinding } : {}),
+      ...secretCipher(),
     });
   } catch (err) {
     const message = (err as Error).message ?? String(err);

@@ -368,13 +368,20 @@ export class Connection implements TaskHost {
   private loginComplete(result: LoginResult): void {
     const ctx = this.ctx;
     const targetName = result.target?.iqn ?? '';
+    // A TSIH first: with none free the login fails with 0x0302 Out of resources (§11.13.5)
+    // before the final Login Response, and no old session is ended for it.
+    const tsih = ctx.allocateTsih();
+    if (tsih === null) {
+      ctx.log('warn', 'no free TSIH: every one of the 65535 session handles is in use');
+      result.refuse('OUT_OF_RESOURCES', 'no free TSIH: every one of the 65535 session handles is in use; close sessions and retry');
+      return;
+    }
     // Session reinstatement (§6.3.5): same initiator port and target, TSIH 0 → the old session ends now.
     const old = ctx.sessionByNexus(result.initiatorName, result.isid, targetName);
     if (old !== undefined) {
       this.log('info', `reinstating the session of ${result.initiatorName} (ISID ${result.isid.toString(16)}) on ${targetName || 'discovery'}`);
       old.close('session reinstatement');
     }
-    const tsih = ctx.allocateTsih();
     const session = new Session(ctx, tsih, result.isid, result.initiatorName, result.target, result.params, result.cmdSN);
     session.initiatorAlias = result.initiatorAlias;
     session.connection = this;

@@ -3,6 +3,7 @@
  * session, SCSI task handling, task management) and its public API.
  */
 import type { Backstore } from '../backstore/types';
+import type { ChapCredentials } from '../iscsi/chap';
 import type { SessionParams, TargetNegotiationConfig } from '../iscsi/negotiation';
 import type { ItNexus, ScsiCallback, ScsiCommand } from './scsi/types';
 import type { IoStats, IoStatsSnapshot } from './stats';
@@ -52,14 +53,44 @@ export type LunTableFactory = (target: { iqn: string }) => LunTable;
 // Targets
 // ---------------------------------------------------------------------------
 
+/** A CHAP user and secret as the engine's callers give them (the engine keeps them sealed). */
 export interface ChapSecret {
   user: string;
   secret: string;
 }
 
+/** One initiator in a target's ACL, optionally with its own CHAP credentials. */
+export interface InitiatorAccess {
+  /** The initiator's iSCSI name (compared case-insensitively). */
+  name: string;
+  /** One-way CHAP this initiator must prove; overrides the target's `chap`. */
+  chap?: ChapSecret;
+  /** Mutual CHAP the target proves to this initiator (needs `chap`). */
+  mutualChap?: ChapSecret;
+}
+
 export interface TargetAcl {
-  /** 'any': every initiator may log in; else the allowed initiator names (compared case-insensitively). */
-  allow: 'any' | string[];
+  /**
+   * 'any': every initiator may log in (the target-level CHAP applies); else
+   * the allowed initiators, by name or with their own CHAP credentials.
+   */
+  allow: 'any' | Array<string | InitiatorAccess>;
+}
+
+/** CHAP credentials as a login uses them: sealed (see sealCredentials in iscsi/chap.ts). */
+export interface LoginChap {
+  /** What the initiator must prove. */
+  readonly initiator: ChapCredentials;
+  /** What the target answers with when the initiator asks for mutual CHAP. */
+  readonly mutual?: ChapCredentials;
+}
+
+/** The engine's record of one ACL entry; credentials sealed. */
+export interface AclEntry {
+  /** Normalized (lowercase) initiator name. */
+  readonly name: string;
+  /** This initiator's own CHAP, or undefined to use the target's. */
+  readonly chap: LoginChap | undefined;
 }
 
 export interface LunConfig {
@@ -87,10 +118,10 @@ export interface TargetNode {
   readonly iqn: string;
   alias: string | undefined;
   readonly lunTable: LunTable;
-  /** Allowed initiators, normalized (lowercase); null = any. */
-  allow: Set<string> | null;
-  chap: ChapSecret | undefined;
-  mutualChap: ChapSecret | undefined;
+  /** Allowed initiators by normalized (lowercase) name; null = any. */
+  allow: Map<string, AclEntry> | null;
+  /** Target-level CHAP (sealed): for an open ACL and for entries without their own. */
+  chap: LoginChap | undefined;
   readonly tpgt: number;
   readonly lunStats: Map<number, IoStats>;
   readonly backstores: Map<number, Backstore>;
@@ -102,11 +133,13 @@ export interface TargetNode {
 // ---------------------------------------------------------------------------
 
 export interface LoginRefusedEvent {
+  /** As the initiator sent it, made printable: control characters removed, at most 223 bytes (RFC 7143 §4.2.7.1). */
   initiatorName: string;
   /** Initiator's address as `host:port`. */
   address: string;
-  /** Target the initiator asked for ('' for a discovery session). */
+  /** Target the initiator asked for ('' for a discovery session); bounded like initiatorName. */
   targetName: string;
+  /** One printable line; never contains a CHAP secret. */
   reason: string;
   statusClass: number;
   statusDetail: number;
@@ -129,8 +162,18 @@ export interface SessionInfo {
   stats: IoStatsSnapshot;
 }
 
+/** A discovery (SendTargets) answer left out targets the initiator is not allowed on. */
+export interface DiscoveryFilteredEvent {
+  initiatorName: string;
+  /** Initiator's address as `host:port`. */
+  address: string;
+  /** IQNs of the targets left out. */
+  hidden: string[];
+}
+
 export interface TargetEngineEvents {
   'login-refused': [LoginRefusedEvent];
+  'discovery-filtered': [DiscoveryFilteredEvent];
   'session-opened': [SessionInfo];
   'session-closed': [SessionInfo & { reason: string }];
   /** Something worth a log line (never contains secrets). */
@@ -168,10 +211,21 @@ export interface EngineContext {
   findTarget(name: string): TargetNode | undefined;
   /** Targets this initiator may see (SendTargets). */
   visibleTargets(initiatorName: string): TargetNode[];
+  /** Targets this initiator may not see. */
+  hiddenTargets(initiatorName: string): TargetNode[];
+  /** SendTargets left these targets out for this initiator (reported so the app can offer to let it in). */
+  discoveryFiltered(initiatorName: string, address: string, hidden: TargetNode[]): void;
   isAllowed(target: TargetNode, initiatorName: string): boolean;
+  /**
+   * The CHAP a normal-session login of `initiatorName` to `target` must pass,
+   * read at login time: the initiator's ACL entry's own, else the target's,
+   * else undefined (no authentication).
+   */
+  loginChap(target: TargetNode, initiatorName: string): LoginChap | undefined;
   /** TargetAddress values for a connection that arrived at `localAddress:localPort`. */
   targetAddresses(localAddress: string, localPort: number, tpgt: number): string[];
-  allocateTsih(): number;
+  /** A TSIH no live session uses, or null when all 65535 are taken. */
+  allocateTsih(): number | null;
   sessionByTsih(tsih: number): SessionLike | undefined;
   /** The session of this I_T nexus (initiator name + ISID + target), for reinstatement. */
   sessionByNexus(initiatorName: string, isid: number, targetName: string): SessionLike | undefined;

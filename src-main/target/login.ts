@@ -8,6 +8,10 @@
  * The connection feeds every Login Request here until `onComplete` hands
  * it a Session; any refusal answers with the status, reports a
  * `login-refused` event and closes the connection.
+ *
+ * What a refusal reports comes partly from the wire (names, CHAP_N): it is
+ * made printable and bounded first (wireName, wireText), so a hostile
+ * initiator cannot forge log lines or flood them. CHAP secrets never appear.
  */
 import { decodeTextKeys, encodeTextKeys, TextKeyError, TextSegmentAssembler } from '../iscsi/text-keys';
 import { ChapConfigError } from '../iscsi/chap';
@@ -25,10 +29,43 @@ import {
 } from '../iscsi/negotiation';
 import type { PduWriter } from '../iscsi/writer';
 import { SEND_TARGETS_REPEATABLE_KEYS } from '../iscsi/text-keys';
-import type { EngineContext, TargetNode } from './engine-types';
+import type { EngineContext, LoginChap, TargetNode } from './engine-types';
 
 /** Text a Login Response carries at most per PDU: the login-phase default MaxRecvDataSegmentLength. */
 const LOGIN_SEGMENT = 8192;
+
+/** RFC 7143 §4.2.7.1: an iSCSI name is at most 223 bytes (UTF-8). */
+export const MAX_WIRE_NAME_BYTES = 223;
+/** A refusal reason is one log line; this bounds what wire content can make of it. */
+const MAX_REASON_CHARS = 512;
+
+/** Control and format characters (C0, DEL, C1, bidi overrides, ...) and line/paragraph separators. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/** The first `maxBytes` UTF-8 bytes of `s`, cut at a character boundary. */
+function truncateUtf8(s: string, maxBytes: number): string {
+  if (Buffer.byteLength(s, 'utf8') <= maxBytes) return s;
+  let out = '';
+  let bytes = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > maxBytes) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
+/** A name as received (InitiatorName, TargetName), made safe for events and logs: printable, ≤ 223 bytes. */
+export function wireName(raw: string): string {
+  return truncateUtf8(raw.replace(UNPRINTABLE, ''), MAX_WIRE_NAME_BYTES);
+}
+
+/** A reason that may quote wire content, made one printable line of bounded length. */
+export function wireText(raw: string): string {
+  const s = raw.replace(UNPRINTABLE, ' ');
+  return s.length > MAX_REASON_CHARS ? `${s.slice(0, MAX_REASON_CHARS - 1)}…` : s;
+}
 
 export interface LoginHost {
   readonly ctx: EngineContext;
@@ -54,6 +91,8 @@ export interface LoginResult {
   readonly cmdSN: number;
   /** Write the final Login Response (after the session exists: it carries the TSIH). */
   respond(tsih: number): void;
+  /** Refuse instead of completing (e.g. no free TSIH: OUT_OF_RESOURCES, 0x0302); closes the connection. */
+  refuse(statusName: LoginStatusName, reason: string): void;
 }
 
 export class LoginPhase {
@@ -125,8 +164,8 @@ export class LoginPhase {
     if (this.neg === null) {
       const id = readLoginIdentity(pairs, { allowDiscovery: this.host.ctx.negotiation.allowDiscovery ?? true });
       if (!id.ok) {
-        const name = pairs.find(([k]) => k === 'InitiatorName')?.[1] ?? '';
-        this.initiatorName = name;
+        // Names not (yet) checked: refuse() reports them through wireName.
+        this.initiatorName = pairs.find(([k]) => k === 'InitiatorName')?.[1] ?? '';
         this.targetName = pairs.find(([k]) => k === 'TargetName')?.[1] ?? '';
         return this.refuse(req, id.status, id.reason);
       }
@@ -134,6 +173,10 @@ export class LoginPhase {
       this.initiatorName = identity.InitiatorName;
       this.targetName = identity.TargetName ?? '';
       const ctx = this.host.ctx;
+      // Discovery sessions (SessionType=Discovery) negotiate AuthMethod=None:
+      // CHAP belongs to targets and their ACL entries, and a discovery session
+      // reaches no target — SendTargets lists only the targets whose ACL lets
+      // this initiator in (text.ts), so discovery reveals no more than a login would.
       let auth: TargetAuthPolicy = { method: 'None' };
       let alias: string | undefined;
       if (identity.SessionType === 'Normal') {
@@ -144,12 +187,10 @@ export class LoginPhase {
         }
         this.target = target;
         alias = target.alias;
-        if (target.chap !== undefined) {
-          auth = {
-            method: 'CHAP',
-            initiator: { name: target.chap.user, secret: target.chap.secret },
-            ...(target.mutualChap !== undefined ? { mutual: { name: target.mutualChap.user, secret: target.mutualChap.secret } } : {}),
-          };
+        // Read now, so an ACL or CHAP change applies from the next login on (sealed credentials).
+        const chap: LoginChap | undefined = ctx.loginChap(target, identity.InitiatorName);
+        if (chap !== undefined) {
+          auth = { method: 'CHAP', initiator: chap.initiator, ...(chap.mutual !== undefined ? { mutual: chap.mutual } : {}) };
         }
       }
       if (req.tsih !== 0) {
@@ -265,19 +306,26 @@ export class LoginPhase {
       cmdSN: req.cmdSN,
       respond: (tsih: number) =>
         this.sendResponse(req, { transit: true, cont: false, csg: req.csg, nsg: Stage.FULL_FEATURE_PHASE, tsih }, text),
+      // The final response is not sent yet, so the login can still fail (RFC 7143 §11.13.5).
+      refuse: (statusName: LoginStatusName, reason: string) => this.reject(req, statusName, reason),
     });
   }
 
   /** Answer with a failure status, report it, close the connection. */
   refuse(req: LoginRequest | null, statusName: LoginStatusName, reason: string): void {
     if (this.finished) return;
+    this.reject(req, statusName, reason);
+  }
+
+  private reject(req: LoginRequest | null, statusName: LoginStatusName, rawReason: string): void {
     this.finished = true;
     const status = LoginStatus[statusName];
     const ctx = this.host.ctx;
+    const reason = wireText(rawReason);
     ctx.loginRefused({
-      initiatorName: this.initiatorName,
+      initiatorName: wireName(this.initiatorName),
       address: this.host.address,
-      targetName: this.targetName,
+      targetName: wireName(this.targetName),
       reason,
       statusClass: status.statusClass,
       statusDetail: status.statusDetail,

@@ -36,6 +36,8 @@ export function sendTargetsPairs(
   session: { initiatorName: string; target: TargetNode | null },
   localAddress: string,
   localPort: number,
+  /** The initiator's HOST:PORT, for the hidden-targets report. */
+  address = '',
 ): TextPair[] {
   let targets: TargetNode[];
   if (session.target !== null) {
@@ -44,9 +46,12 @@ export function sendTargetsPairs(
     targets = value === '' || value === 'All' || value.toLowerCase() === own.iqn ? [own] : [];
   } else if (value === 'All') {
     targets = ctx.visibleTargets(session.initiatorName);
+    ctx.discoveryFiltered(session.initiatorName, address, ctx.hiddenTargets(session.initiatorName));
   } else {
     const t = ctx.findTarget(value);
-    targets = t !== undefined && ctx.isAllowed(t, session.initiatorName) ? [t] : [];
+    const allowed = t !== undefined && ctx.isAllowed(t, session.initiatorName);
+    targets = allowed ? [t] : [];
+    if (t !== undefined && !allowed) ctx.discoveryFiltered(session.initiatorName, address, [t]);
   }
   const pairs: TextPair[] = [];
   for (const t of targets) {
@@ -115,7 +120,7 @@ export class TextExchange {
     host.initiatorMrdsl = r.state.params.MaxRecvDataSegmentLength.initiator;
     const out: TextPair[] = [...r.response];
     if (r.sendTargets !== undefined) {
-      out.push(...sendTargetsPairs(host.ctx, r.sendTargets, host.session, host.localAddress, host.localPort));
+      out.push(...sendTargetsPairs(host.ctx, r.sendTargets, host.session, host.localAddress, host.localPort, host.session.info().address));
     }
     const answer = encodeTextKeys(out);
     this.pending = answer;

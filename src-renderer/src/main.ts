@@ -4,6 +4,7 @@ import App from './App.svelte';
 import { restoreTheme } from './lib/theme';
 import { router } from './lib/router.svelte';
 import { app } from './lib/state.svelte';
+import { sharing } from './lib/sharing.svelte';
 
 // A blocked resource is a bug: say so where logs (and the e2e console check) see it.
 document.addEventListener('securitypolicyviolation', (e) => {
@@ -13,6 +14,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 restoreTheme();
 router.start();
 app.start();
+sharing.start();
 
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html has no #app element');

@@ -51,3 +51,17 @@ export async function screenshot(name: string): Promise<string> {
   await browser.saveScreenshot(path);
   return path;
 }
+
+/** The running server's data dir: CLI commands given `--data` with it go through that server. */
+export function dataDir(): string {
+  const dir = process.env.SPINDLE_E2E_DATA;
+  if (!dir) throw new Error('SPINDLE_E2E_DATA is not set — run the suite with `npm run test:e2e`.');
+  return dir;
+}
+
+/** HOST:PORT of the running server's iSCSI portal. */
+export function portal(): string {
+  const p = process.env.SPINDLE_E2E_PORTAL;
+  if (!p) throw new Error('SPINDLE_E2E_PORTAL is not set — `spindle serve` printed no "iscsi: listening on" line.');
+  return p;
+}

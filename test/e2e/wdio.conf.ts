@@ -2,7 +2,9 @@
 // End-to-end: drive the web UI of a real `spindle serve` in Debian's
 // Chromium (no browser downloads). The launcher starts one server with a
 // fresh data dir, hands its URL (with the access token) to the workers in
-// SPINDLE_E2E_URL, and stops it when the run ends.
+// SPINDLE_E2E_URL, its data dir in SPINDLE_E2E_DATA (for the CLI, which then
+// works through the running server) and its iSCSI portal (HOST:PORT) in
+// SPINDLE_E2E_PORTAL, and stops it when the run ends.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,11 +63,17 @@ function stopServer(): Promise<void> {
   });
 }
 
-function startServer(dir: string): Promise<string> {
+interface Started {
+  url: string;
+  /** HOST:PORT of the iSCSI portal, from its `iscsi: listening on` line. */
+  portal: string | null;
+}
+
+function startServer(dir: string): Promise<Started> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       join(ROOT, 'node_modules/.bin/tsx'),
-      ['src-main/cli/main.ts', 'serve', '--data', dir, '--ui', '127.0.0.1:0'],
+      ['src-main/cli/main.ts', 'serve', '--data', dir, '--ui', '127.0.0.1:0', '--portal', '127.0.0.1:0'],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NO_COLOR: '1' } },
     );
     server = child;
@@ -80,7 +88,9 @@ function startServer(dir: string): Promise<string> {
       const m = /^ui: (\S+)$/m.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1]!);
+        // serve prints every other line before the "ui:" one.
+        const portal = /^iscsi: listening on (\S+)$/m.exec(out);
+        resolve({ url: m[1]!, portal: portal ? portal[1]! : null });
       }
     });
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -130,10 +140,12 @@ export const config: WebdriverIO.Config = {
         }
       }
     });
-    const url = await startServer(dataDir);
-    console.log(`[e2e] spindle serve is up at ${url.replace(/token=[^&]+/, 'token=…')}`);
+    const { url, portal } = await startServer(dataDir);
+    console.log(`[e2e] spindle serve is up at ${url.replace(/token=[^&]+/, 'token=…')}, iSCSI portal ${portal ?? '(none printed)'}`);
     // Workers inherit the launcher's environment.
     process.env.SPINDLE_E2E_URL = url;
+    process.env.SPINDLE_E2E_DATA = dataDir;
+    if (portal) process.env.SPINDLE_E2E_PORTAL = portal;
   },
 
   async onComplete() {

@@ -66,7 +66,7 @@ describe('spindle serve (real process)', () => {
   const dataDir = join(tmp, 'data');
 
   before(async () => {
-    server = await startCli(['serve', '--data', dataDir, '--ui', '127.0.0.1:0'], /^ui: (http:\S+)$/m);
+    server = await startCli(['serve', '--data', dataDir, '--ui', '127.0.0.1:0', '--portal', '127.0.0.1:0'], /^ui: (http:\S+)$/m);
     base = new URL(server.match[1]);
   });
   after(async () => {
@@ -132,7 +132,7 @@ describe('spindle serve (real process)', () => {
 describe('spindle serve start-up errors (one line, non-zero exit)', () => {
   test('settings written through the API survive a restart (real SQLite file)', async () => {
     const dataDir = join(tmp, 'persist');
-    const first = await startCli(['serve', '--data', dataDir, '--ui', '127.0.0.1:0'], /^ui: (http:\S+)$/m);
+    const first = await startCli(['serve', '--data', dataDir, '--ui', '127.0.0.1:0', '--portal', '127.0.0.1:0'], /^ui: (http:\S+)$/m);
     const u1 = new URL(first.match[1]);
     const c1 = await connect(`ws://${u1.host}/api?token=${u1.searchParams.get('token')}`);
     await c1.call('settings.set', { diskPollSeconds: 42 });
@@ -140,7 +140,7 @@ describe('spindle serve start-up errors (one line, non-zero exit)', () => {
     first.child.kill('SIGTERM');
     assert.equal(await exitOf(first.child), 0, 'SIGTERM stops serve cleanly');
 
-    const second = await startCli(['serve', '--data', dataDir, '--ui', '127.0.0.1:0'], /^ui: (http:\S+)$/m);
+    const second = await startCli(['serve', '--data', dataDir, '--ui', '127.0.0.1:0', '--portal', '127.0.0.1:0'], /^ui: (http:\S+)$/m);
     const u2 = new URL(second.match[1]);
     assert.notEqual(u2.searchParams.get('token'), u1.searchParams.get('token'), 'a new token each start');
     const c2 = await connect(`ws://${u2.host}/api?token=${u2.searchParams.get('token')}`);
@@ -167,7 +167,7 @@ describe('spindle serve start-up errors (one line, non-zero exit)', () => {
   test('a data dir that cannot be created (under a regular file, so even root fails) is refused', async () => {
     const file = join(tmp, 'plainfile');
     writeFileSync(file, 'x');
-    const r = await runCli(['serve', '--data', join(file, 'sub'), '--ui', '127.0.0.1:0']);
+    const r = await runCli(['serve', '--data', join(file, 'sub'), '--ui', '127.0.0.1:0', '--portal', '127.0.0.1:0']);
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.match(r.stderr, /data dir/i);
@@ -182,7 +182,7 @@ describe('spindle serve start-up errors (one line, non-zero exit)', () => {
     writeFileSync(db, Buffer.alloc(8192, 0x5a));
     const before = createHash('sha256').update(readFileSync(db)).digest('hex');
     const mtime = statSync(db).mtimeMs;
-    const r = await runCli(['serve', '--data', dataDir, '--ui', '127.0.0.1:0']);
+    const r = await runCli(['serve', '--data', dataDir, '--ui', '127.0.0.1:0', '--portal', '127.0.0.1:0']);
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.match(r.stderr, /spindle\.db/);
@@ -212,7 +212,7 @@ describe('npm start where Electron cannot run', () => {
   test('says why in one line and runs the headless server, printing its URL', async () => {
     const { spawn } = await import('node:child_process');
     const { repoRoot } = await import('../support/cli');
-    const child = spawn(process.execPath, [join(repoRoot, 'build/scripts/start.mjs'), '--data', join(tmp, 'start'), '--ui', '127.0.0.1:0'], {
+    const child = spawn(process.execPath, [join(repoRoot, 'build/scripts/start.mjs'), '--data', join(tmp, 'start'), '--ui', '127.0.0.1:0', '--portal', '127.0.0.1:0'], {
       cwd: repoRoot,
       env: { ...process.env, DISPLAY: '', WAYLAND_DISPLAY: '' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -15,9 +15,14 @@ import { freePort, requirePeers } from '../support/peers';
 const IQN = 'iqn.2026-11.net.spindle.test:conformance';
 // CI lays shared/ beside the checkout; CU_SCORE overrides for other layouts.
 const CU_SCORE = process.env.CU_SCORE ?? join(repoRoot, '..', 'shared', 'tools', 'cu-score');
-/** Failing now, both from unit attentions libiscsi's suite cleanup trips over (see docs/conformance.md). */
-const KNOWN_FAILURES = new Set(['ModeSense6.Residuals', 'Reserve6.LUNReset']);
-const PASS_FLOOR = 200;
+/**
+ * Failing now: the test passes, then the suite's cleanup (PERSISTENT RESERVE
+ * IN on both sessions) meets the BUS DEVICE RESET FUNCTION OCCURRED unit
+ * attention SAM-5 requires after a LOGICAL UNIT RESET (see docs/conformance.md).
+ */
+const KNOWN_FAILURES = new Set(['Reserve6.LUNReset']);
+/** Passes measured with this configuration (203 on 2026-11-25); a drop fails the test. */
+const PASS_FLOOR = 203;
 let dir: string;
 let target: Awaited<ReturnType<typeof startCli>>;
 let url: string;

@@ -4,11 +4,14 @@ import { ApiError, defaultSettings, eventNames, isMethodName, methodNames, parse
 import { mergeSettings } from '../../src-main/service/settings';
 
 test('every method declared in the schema has a params schema and a name check', () => {
-  assert.deepEqual([...methodNames].sort(), ['app.info', 'disks.list', 'settings.get', 'settings.set']);
+  for (const m of ['app.info', 'disks.list', 'settings.get', 'settings.set', 'targets.create', 'requests.allow', 'config.importLio']) {
+    assert.ok(methodNames.includes(m as never), `${m} is declared`);
+  }
+  assert.equal(new Set(methodNames).size, methodNames.length, 'no method is listed twice');
   for (const m of methodNames) assert.ok(isMethodName(m));
   assert.equal(isMethodName('toString'), false, 'prototype keys are not methods');
   assert.equal(isMethodName('disks.format'), false);
-  assert.deepEqual([...eventNames].sort(), ['disks.changed', 'stats']);
+  assert.deepEqual([...eventNames].sort(), ['disks.changed', 'requests.decided', 'requests.new', 'service.error', 'sessions.closed', 'sessions.opened', 'stats', 'targets.changed']);
 });
 
 test('methods without params accept nothing or {} and refuse extra fields', () => {

@@ -103,18 +103,34 @@ describe('standard INQUIRY (Inquiry.Standard, AllocLength, VersionDescriptors)',
 });
 
 describe('VPD pages (Inquiry.SupportedVPD, MandatoryVPDSBC, BlockLimits)', () => {
-  it('lists 00h, 80h, 83h, B0h, B1h, B2h in ascending order, and every listed page can be read', async () => {
+  it('lists 00h, 80h, 83h, 87h, B0h, B1h, B2h in ascending order, and every listed page can be read', async () => {
     const { run } = await ready();
     const r = await run(cdbInquiry(255, 0x00));
     assert.equal(outcome(r), 'GOOD');
     const pages = [...r.data.subarray(4, 4 + r.data[3])];
-    assert.deepEqual(pages, [0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]);
+    assert.deepEqual(pages, [0x00, 0x80, 0x83, 0x87, 0xb0, 0xb1, 0xb2]);
     for (const p of pages) {
       const page = await run(cdbInquiry(255, p));
       assert.equal(outcome(page), 'GOOD', `page ${p.toString(16)}`);
       assert.equal(page.data[1], p);
       assert.equal(page.data.readUInt16BE(2) + 4, page.data.length, `page ${p.toString(16)} length`);
     }
+  });
+
+  it('Mode Page Policy (87h): caching and informational exceptions shared, control per I_T nexus, MLUS 0', async () => {
+    const { run } = await ready();
+    const r = await run(cdbInquiry(255, 0x87));
+    assert.equal(outcome(r), 'GOOD');
+    const d = r.data;
+    assert.equal(d.readUInt16BE(2), d.length - 4);
+    const descriptors: Array<[number, number, number]> = [];
+    for (let at = 4; at + 4 <= d.length; at += 4) descriptors.push([d[at] & 0x3f, d[at + 1], d[at + 2]]);
+    // [POLICY PAGE CODE, POLICY SUBPAGE CODE, MLUS | MODE PAGE POLICY]: 00b shared, 11b per I_T nexus.
+    assert.deepEqual(descriptors, [
+      [0x08, 0, 0b00],
+      [0x0a, 0, 0b11],
+      [0x1c, 0, 0b00],
+    ]);
   });
 
   it('an unsupported VPD page is INVALID FIELD IN CDB', async () => {
@@ -176,6 +192,25 @@ describe('VPD pages (Inquiry.SupportedVPD, MandatoryVPDSBC, BlockLimits)', () =>
     assert.ok(maxAtomic >= 256 && maxAtomic <= maxXfer, 'MAXIMUM ATOMIC TRANSFER LENGTH within MAXIMUM TRANSFER LENGTH');
     assert.equal(b.readUInt32BE(48), 0, 'no atomic alignment');
     assert.equal(b.readUInt32BE(52), 0, 'no atomic granularity');
+  });
+
+  it('physical blocks: READ CAPACITY(16) LBPPBE and LOWEST ALIGNED LBA agree with the block limits granularities', async () => {
+    for (const exponent of [0, 3, 13]) {
+      const target = new ScsiTarget();
+      target.addLun(0, new LogicalUnit({ backstore: createMemoryBackstore(BLOCKS * BS * 4), seed: 'pbe', physicalBlockExponent: exponent }));
+      const nexus = makeNexus('iqn.2024-01.test:pbe');
+      const run = (cdb: Buffer) => runScsi(target, nexus, { cdb });
+      await run(Buffer.alloc(6));
+      const rc = (await run(cdbReadCapacity16())).data;
+      assert.equal(rc[13] & 0x0f, exponent, 'LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT');
+      assert.equal(rc.readUInt16BE(14) & 0x3fff, 0, 'LOWEST ALIGNED LBA');
+      const b = (await run(cdbInquiry(255, 0xb0))).data;
+      const granularity = b.readUInt16BE(6);
+      assert.equal(granularity, Math.max(2 ** exponent, 4096 / BS), `OPTIMAL TRANSFER LENGTH GRANULARITY (exponent ${exponent})`);
+      assert.equal(b.readUInt32BE(12) % granularity, 0, 'OPTIMAL TRANSFER LENGTH is whole granules');
+      assert.ok(b.readUInt32BE(12) * BS >= 1 << 20, 'and at least 1 MiB');
+      assert.equal(b.readUInt32BE(28), granularity, 'OPTIMAL UNMAP GRANULARITY');
+    }
   });
 
   it('block device characteristics reports rotation rate 1 (non-rotating) for memory', async () => {

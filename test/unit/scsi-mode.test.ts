@@ -4,7 +4,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createMemoryBackstore } from '../../src-main/backstore/memory';
 import type { Backstore, IoCallback } from '../../src-main/backstore/types';
-import { cdbModeSelect10, cdbModeSelect6, cdbModeSense10, cdbModeSense6, cdbRead10, cdbRead16, cdbWrite10 } from '../../src-main/iscsi/cdb';
+import {
+  cdbCompareAndWrite,
+  cdbModeSelect10,
+  cdbModeSelect6,
+  cdbModeSense10,
+  cdbModeSense6,
+  cdbRead10,
+  cdbRead16,
+  cdbSynchronizeCache10,
+  cdbUnmap,
+  cdbWrite10,
+  cdbWriteAndVerify,
+  cdbWriteSame10,
+} from '../../src-main/iscsi/cdb';
 import { LogicalUnit } from '../../src-main/target/scsi/logical-unit';
 import { makeNexus, outcome, runScsi } from '../../src-main/target/scsi/loopback';
 import { ScsiTarget } from '../../src-main/target/scsi/target';
@@ -21,7 +34,16 @@ async function ready(backstore: Backstore = createMemoryBackstore(BLOCKS * BS)) 
   const run = (cdb: Buffer, dataOut?: Buffer | null, nexus = a, edtl?: number) => runScsi(target, nexus, { cdb, dataOut, edtl });
   await run(Buffer.alloc(6));
   await run(Buffer.alloc(6), null, b);
-  return { lu, run, a, b };
+  return { lu, run, a, b, target };
+}
+
+/** MODE SELECT(6) setting (or clearing) SWP in the Control page, as nexus `nexus` sees it. */
+async function setSwp(run: Awaited<ReturnType<typeof ready>>['run'], on: boolean, nexus: Awaited<ReturnType<typeof ready>>['a']) {
+  const control = pages((await run(cdbModeSense6({ page: 0x0a, dbd: true }), null, nexus)).data).get(0x0a) as Buffer;
+  const page = Buffer.from(control);
+  page[4] = on ? page[4] | 0x08 : page[4] & ~0x08;
+  const list = selectList(page);
+  return outcome(await run(cdbModeSelect6(list.length), list, nexus));
 }
 
 /** Mode pages of a MODE SENSE(6) response, by page code. */
@@ -125,8 +147,8 @@ describe('MODE SENSE', () => {
 });
 
 describe('MODE SELECT', () => {
-  it('setting SWP write-protects the LU, other nexuses get MODE PARAMETERS CHANGED, clearing it restores writes (Control-SWP)', async () => {
-    const { run, b } = await ready();
+  it('setting SWP write-protects the LU for this nexus; clearing it restores writes (Control-SWP)', async () => {
+    const { run } = await ready();
     const control = pages((await run(cdbModeSense6({ page: 0x0a, dbd: true }))).data).get(0x0a) as Buffer;
     const on = Buffer.from(control);
     on[4] |= 0x08;
@@ -137,14 +159,77 @@ describe('MODE SELECT', () => {
     assert.equal(now[2] & 0x80, 0x80, 'WP in the device-specific parameter');
     assert.equal(outcome(await run(cdbRead10(0, 1))), 'GOOD');
     assert.equal(outcome(await run(cdbWrite10(0, 1), Buffer.alloc(BS))), 'CHECK CONDITION 07/27/00');
-    assert.equal(outcome(await run(Buffer.alloc(6), null, b)), 'CHECK CONDITION 06/2a/01');
     const off = selectList(control);
     assert.equal(outcome(await run(cdbModeSelect6(off.length), off)), 'GOOD');
     assert.equal(outcome(await run(cdbWrite10(0, 1), Buffer.alloc(BS))), 'GOOD');
   });
 
+  it('the Control page is per I_T nexus: SWP from one nexus neither protects the LU from another nor gives it MODE PARAMETERS CHANGED', async () => {
+    const { run, a, b } = await ready();
+    assert.equal(await setSwp(run, true, a), 'GOOD');
+    assert.equal(outcome(await run(Buffer.alloc(6), null, b)), 'GOOD', 'no unit attention for the other nexus');
+    const seen = (await run(cdbModeSense6({ page: 0x0a }), null, b)).data;
+    assert.equal((pages(seen).get(0x0a)?.[4] ?? 0) & 0x08, 0, 'the other nexus has its own Control page, SWP clear');
+    assert.equal(seen[2] & 0x80, 0, 'and no WP');
+    assert.equal(outcome(await run(cdbWrite10(0, 1), Buffer.alloc(BS), b)), 'GOOD', 'the other nexus writes');
+    assert.equal(outcome(await run(cdbWrite10(0, 1), Buffer.alloc(BS), a)), 'CHECK CONDITION 07/27/00');
+    assert.equal(await setSwp(run, false, a), 'GOOD');
+    assert.equal(outcome(await run(Buffer.alloc(6), null, b)), 'GOOD', 'clearing it is no news to the other nexus either');
+  });
+
+  it('the Caching page is shared: changing WCE gives every other nexus MODE PARAMETERS CHANGED, once', async () => {
+    const { run, lu, a, b } = await ready();
+    const caching = pages((await run(cdbModeSense6({ page: 0x08, dbd: true }))).data).get(0x08) as Buffer;
+    const off = Buffer.from(caching);
+    off[2] &= ~0x04;
+    const list = selectList(off);
+    assert.equal(outcome(await run(cdbModeSelect6(list.length), list, a)), 'GOOD');
+    assert.equal(outcome(await run(Buffer.alloc(6), null, a)), 'GOOD', 'not the nexus that changed it');
+    assert.equal(outcome(await run(Buffer.alloc(6), null, b)), 'CHECK CONDITION 06/2a/01');
+    assert.equal(outcome(await run(Buffer.alloc(6), null, b)), 'GOOD');
+    const seen = pages((await run(cdbModeSense6({ page: 0x08, dbd: true }), null, b)).data).get(0x08) as Buffer;
+    assert.equal(seen[2] & 0x04, 0, 'the other nexus sees WCE clear');
+    assert.equal(lu.mode.wce, false);
+  });
+
+  it('SWP refuses every command that writes the medium, from that nexus only; reads and SYNCHRONIZE CACHE go on', async () => {
+    const { run, a, b } = await ready();
+    assert.equal(await setSwp(run, true, a), 'GOOD');
+    const unmapList = Buffer.alloc(24);
+    unmapList.writeUInt16BE(22, 0);
+    unmapList.writeUInt16BE(16, 2);
+    unmapList.writeUInt32BE(1, 8 + 8);
+    const writes: Array<[string, Buffer, Buffer | null]> = [
+      ['WRITE AND VERIFY(10)', cdbWriteAndVerify(10, 0, 1), Buffer.alloc(BS)],
+      ['WRITE SAME(10)', cdbWriteSame10(0, 1), Buffer.alloc(BS)],
+      ['WRITE SAME(10) UNMAP', cdbWriteSame10(0, 1, { unmap: true }), Buffer.alloc(BS)],
+      ['UNMAP', cdbUnmap(unmapList.length), unmapList],
+      ['COMPARE AND WRITE', cdbCompareAndWrite(0, 1), Buffer.alloc(2 * BS)],
+    ];
+    for (const [name, cdb, data] of writes) {
+      assert.equal(outcome(await run(cdb, data, a)), 'CHECK CONDITION 07/27/00', name);
+      assert.equal(outcome(await run(cdb, data, b)), 'GOOD', `${name} from the other nexus`);
+    }
+    assert.equal(outcome(await run(cdbRead10(0, 1), null, a)), 'GOOD');
+    assert.equal(outcome(await run(cdbSynchronizeCache10(), null, a)), 'GOOD');
+  });
+
+  it('a LOGICAL UNIT RESET, or the nexus going away, returns its Control page to the default', async () => {
+    const { run, lu, a, target } = await ready();
+    assert.equal(await setSwp(run, true, a), 'GOOD');
+    lu.reset('lun');
+    await run(Buffer.alloc(6), null, a); // BUS DEVICE RESET FUNCTION OCCURRED
+    assert.equal(lu.modeFor(a).swp, false, 'reset');
+    assert.equal(outcome(await run(cdbWrite10(0, 1), Buffer.alloc(BS), a)), 'GOOD');
+    assert.equal(await setSwp(run, true, a), 'GOOD');
+    target.nexusGone(a);
+    await run(Buffer.alloc(6), null, a); // POWER ON, RESET, OR BUS DEVICE RESET OCCURRED: a new nexus
+    assert.equal(lu.modeFor(a).swp, false, 'a new nexus starts from the defaults');
+    assert.equal(outcome(await run(cdbWrite10(0, 1), Buffer.alloc(BS), a)), 'GOOD');
+  });
+
   it('changing a bit that is not changeable is INVALID FIELD IN PARAMETER LIST with a pointer to it; nothing is applied', async () => {
-    const { run, lu } = await ready();
+    const { run, lu, a } = await ready();
     const control = pages((await run(cdbModeSense6({ page: 0x0a, dbd: true }))).data).get(0x0a) as Buffer;
     const bad = Buffer.from(control);
     bad[4] |= 0x08; // SWP: fine
@@ -153,7 +238,7 @@ describe('MODE SELECT', () => {
     const r = await run(cdbModeSelect6(list.length), list);
     assert.equal(outcome(r), 'CHECK CONDITION 05/26/00');
     assert.deepEqual(r.sense?.field, { inCdb: false, byte: 4 + 2, bit: 2 });
-    assert.equal(lu.mode.swp, false, 'SWP not applied either');
+    assert.equal(lu.modeFor(a).swp, false, 'SWP not applied either');
   });
 
   it('a wrong page length, PS set, an unknown page, or SP = 1 is refused', async () => {

@@ -161,8 +161,11 @@ describe('EXTENDED COPY', () => {
   });
 
   it('is COPY ABORTED when the destination is write-protected', async () => {
-    const { run, lu } = await ready();
-    lu.mode.swp = true;
+    const target = new ScsiTarget();
+    const lu = target.add(0, { backstore: createMemoryBackstore(BLOCKS * BS), seed: 'xcopy-ro', readOnly: true });
+    const nexus = makeNexus('iqn.2024-01.test:xcopy');
+    const run = (cdb: Buffer, dataOut?: Buffer | null) => runScsi(target, nexus, { cdb, dataOut });
+    await run(Buffer.alloc(6));
     const list = paramList(1, 2, [targetDescriptor(lu.identity.naa)], [b2bSegment(0, 0, 1, 0, 1)]);
     assert.equal(outcome(await run(xcopyCdb(list.length), list)), 'CHECK CONDITION 0a/27/00');
   });

@@ -3,6 +3,7 @@ import { startHeadlessServer } from '../../service/transports/websocket';
 import { parseCommandArgs, parseHostPort, formatHostPort } from '../args';
 import { CliError } from '../errors';
 import { dataDirFrom, rendererDir } from '../paths';
+import { removeEndpoint, writeEndpoint } from '../service-client';
 import type { Command } from '../command';
 
 const DEFAULT_UI = '127.0.0.1:7373';
@@ -19,7 +20,12 @@ when ready; open that URL (the token is required and changes every start).
   --data DIR          where spindle.db lives (default: $SPINDLE_DATA or ~/.local/share/spindle)
   --ui HOST:PORT      where the UI listens (default ${DEFAULT_UI}; port 0 picks a free one).
                       Binding beyond loopback exposes the UI to your network.
-  --portal HOST:PORT  iSCSI portal for shared targets (default 0.0.0.0:3260)
+  --portal HOST:PORT  where every target listens (default: the stored portals, else the
+                      defaultPortal setting, 0.0.0.0:3260)
+
+Every enabled target is served again; one whose image or disk is gone comes up
+disabled with the reason (see \`spindle targets list\`). While it runs, the other
+commands (targets, luns, acls, requests, config) work through it.
   -h, --help          show this help`,
   async run(argv) {
     const { values } = parseCommandArgs('serve', argv, {
@@ -28,12 +34,12 @@ when ready; open that URL (the token is required and changes every start).
       portal: { type: 'string' },
     });
     const ui = parseHostPort('--ui', values.ui ?? DEFAULT_UI, '127.0.0.1');
-    if (values.portal !== undefined) parseHostPort('--portal', values.portal, '0.0.0.0');
+    const portal = values.portal !== undefined ? parseHostPort('--portal', values.portal, '0.0.0.0') : undefined;
     const renderer = rendererDir();
     if (!renderer) throw new CliError('the UI is not built yet — run `npm run build` (or `npm start`, which builds it) first');
 
     const dataDir = dataDirFrom(values.data);
-    const service = await createService({ dataDir, transport: 'headless' });
+    const service = await createService({ dataDir, transport: 'headless', ...(portal !== undefined ? { portals: [portal] } : {}) });
     let server;
     try {
       server = await startHeadlessServer({ service, host: ui.host, port: ui.port, rendererDir: renderer });
@@ -50,13 +56,22 @@ when ready; open that URL (the token is required and changes every start).
     if (!isLoopback(ui.host)) {
       process.stderr.write(`warning: the UI listens on ${formatHostPort(ui)}, reachable from your network; anyone with the link can control Spindle\n`);
     }
-    process.stdout.write(`data: ${dataDir}\nui: ${server.url}\n`);
+    const endpoint = writeEndpoint(dataDir, ui.host, server.port, server.token);
+    const r = service.restore;
+    const lines = [`data: ${dataDir}`];
+    for (const p of service.portals()) lines.push(`iscsi: listening on ${p}`);
+    lines.push(`targets: ${r.served} serving` + (r.disabled.length > 0 ? `, ${r.disabled.length} disabled` : '') + (r.failed.length > 0 ? `, ${r.failed.length} failed` : '') + ` (restored in ${r.ms} ms)`);
+    for (const d of r.disabled) lines.push(`  ${d.iqn} disabled: ${d.reason}`);
+    for (const f of r.failed) lines.push(`  ${f.iqn} failed: ${f.reason}`);
+    lines.push(`ui: ${server.url}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
 
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    removeEndpoint(endpoint);
     await server.close();
     await service.close();
     return 0;

@@ -10,7 +10,15 @@
 // it set (same node flags, same arguments, stdio inherited, signals
 // forwarded, IPC so the child never outlives its parent). Set
 // UV_THREADPOOL_SIZE yourself to choose the size and skip the re-exec.
+//
+// CHAP secrets never reach the re-executed child's command line (which any
+// local user can read in /proc or ps): the parent drops --chap/--mutual-chap
+// from the child's arguments and hands the credentials over in an
+// environment variable (readable by the same user only), which the child
+// removes from its environment as soon as it has read it. To keep a secret
+// out of this process's own command line as well, use USER:@FILE.
 import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { openBackstore, parseBackstoreSpec, type Backstore } from '../../backstore/index';
 import { checkChapConfig } from '../../iscsi/chap';
@@ -41,16 +49,94 @@ Prints "listening on HOST:PORT" when ready. Nothing is saved.
   --allow IQN              only this initiator may log in (repeatable);
                            without --allow any initiator may log in
   --chap USER:SECRET       require CHAP: the initiator logs in as USER with SECRET (12+ bytes)
+  --chap USER:@FILE        the same, with the secret read from FILE (one line; a trailing
+                           newline is dropped) so it stays out of the process list
   --mutual-chap USER:SECRET  the target proves itself with USER/SECRET when asked (needs --chap)
+  --mutual-chap USER:@FILE   the same, with the secret read from FILE
   --alias NAME             TargetAlias shown by initiators
   --queue-depth N          commands in flight per session (default ${DEFAULT_QUEUE_DEPTH})
   --verbose                log logins, refusals and protocol errors to stderr
   -h, --help               show this help`;
 
+/** Where the parent hands CHAP credentials to its re-executed child (see the top of this file). */
+const CREDENTIALS_ENV = 'SPINDLE_TARGET_SERVE_CHAP';
+/** A secret file bigger than this is surely the wrong file. */
+const MAX_SECRET_FILE_BYTES = 4096;
+
+interface ServeCredentials {
+  chap?: ChapSecret;
+  mutualChap?: ChapSecret;
+}
+
+/** USER:SECRET or USER:@FILE. Errors never quote the value (it holds a secret). */
 function parseCredentials(flag: string, value: string): ChapSecret {
   const colon = value.indexOf(':');
-  if (colon <= 0 || colon === value.length - 1) throw usageError(`${flag} expects USER:SECRET, e.g. ${flag} alice:averylongsecret`);
-  return { user: value.slice(0, colon), secret: value.slice(colon + 1) };
+  if (colon <= 0 || colon === value.length - 1) {
+    throw usageError(`${flag} expects USER:SECRET or USER:@FILE, e.g. ${flag} alice:averylongsecret or ${flag} alice:@/etc/spindle/chap-secret`);
+  }
+  const user = value.slice(0, colon);
+  const rest = value.slice(colon + 1);
+  if (!rest.startsWith('@')) return { user, secret: rest };
+  const path = rest.slice(1);
+  if (path === '') throw usageError(`${flag} ${user}:@FILE: give the path of the file that holds the secret`);
+  let text: string;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw usageError(`${flag} ${user}:@${path}: not a regular file; put the secret alone in a file`);
+    if (st.size > MAX_SECRET_FILE_BYTES) throw usageError(`${flag} ${user}:@${path}: the file is ${st.size} bytes; it should hold only the secret`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? 'cannot read it');
+    throw usageError(`${flag} ${user}:@${path}: cannot read the secret file (${why})`);
+  }
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '') throw usageError(`${flag} ${user}:@${path}: the secret file is empty`);
+  if (/[\r\n]/.test(secret)) throw usageError(`${flag} ${user}:@${path}: the secret file holds more than one line; put only the secret in it`);
+  return { user, secret };
+}
+
+/**
+ * Credentials handed over by the parent (re-executed child only), removed
+ * from the environment at once so nothing this process starts inherits them.
+ */
+function inheritedCredentials(): ServeCredentials | null {
+  const raw = process.env[CREDENTIALS_ENV];
+  if (raw === undefined) return null;
+  delete process.env[CREDENTIALS_ENV];
+  // Only our own re-exec sets it, and that child has an IPC channel.
+  if (process.send === undefined) return null;
+  const isSecret = (c: unknown): c is ChapSecret =>
+    typeof c === 'object' && c !== null && typeof (c as ChapSecret).user === 'string' && typeof (c as ChapSecret).secret === 'string';
+  try {
+    const parsed = JSON.parse(raw) as { chap?: unknown; mutualChap?: unknown };
+    return {
+      ...(isSecret(parsed.chap) ? { chap: parsed.chap } : {}),
+      ...(isSecret(parsed.mutualChap) ? { mutualChap: parsed.mutualChap } : {}),
+    };
+  } catch {
+    throw new CliError('the CHAP credentials from the parent process could not be read');
+  }
+}
+
+/** argv without --chap/--mutual-chap and their values (for the re-executed child). */
+function withoutCredentialArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (a === '--chap' || a === '--mutual-chap') {
+      i++; // and its value (parseArgs' strict mode refused an option-like value)
+      continue;
+    }
+    if (a.startsWith('--chap=') || a.startsWith('--mutual-chap=')) continue;
+    out.push(a);
+  }
+  return out;
 }
 
 /**
@@ -65,11 +151,19 @@ function threadPoolSize(luns: number, queueDepth: number): number {
   return Math.max(4, Math.min(64, queueDepth * Math.max(1, luns), perLun * Math.max(1, Math.min(luns, 4))));
 }
 
-/** Re-run this process with UV_THREADPOOL_SIZE set; resolves with the child's exit code. */
-function reexecWithThreadPool(size: number): Promise<number> {
+/**
+ * Re-run this process with UV_THREADPOOL_SIZE set; resolves with the child's
+ * exit code. CHAP credentials go through the environment, not argv.
+ */
+function reexecWithThreadPool(size: number, credentials: ServeCredentials): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      env: { ...process.env, UV_THREADPOOL_SIZE: String(size) },
+    const hasCredentials = credentials.chap !== undefined || credentials.mutualChap !== undefined;
+    const child = spawn(process.execPath, [...process.execArgv, ...withoutCredentialArgs(process.argv.slice(1))], {
+      env: {
+        ...process.env,
+        UV_THREADPOOL_SIZE: String(size),
+        ...(hasCredentials ? { [CREDENTIALS_ENV]: JSON.stringify(credentials) } : {}),
+      },
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     });
     const forward = (signal: NodeJS.Signals) => () => {
@@ -160,8 +254,9 @@ export const targetServe: Command = {
       if (!v.ok) throw usageError(`--allow ${a}: ${v.reason}`);
       allow.push(v.name);
     }
-    const chap = values.chap !== undefined ? parseCredentials('--chap', values.chap) : undefined;
-    const mutualChap = values['mutual-chap'] !== undefined ? parseCredentials('--mutual-chap', values['mutual-chap']) : undefined;
+    const inherited = inheritedCredentials();
+    const chap = values.chap !== undefined ? parseCredentials('--chap', values.chap) : inherited?.chap;
+    const mutualChap = values['mutual-chap'] !== undefined ? parseCredentials('--mutual-chap', values['mutual-chap']) : inherited?.mutualChap;
     if (mutualChap !== undefined && chap === undefined) throw usageError('--mutual-chap needs --chap as well');
     const chapProblem = checkChapConfig(
       chap && { name: chap.user, secret: chap.secret },
@@ -176,7 +271,10 @@ export const targetServe: Command = {
 
     // --- thread pool (see the top of this file) -----------------------------------------
     if (process.env.UV_THREADPOOL_SIZE === undefined && process.env.SPINDLE_NO_REEXEC === undefined) {
-      const code = await reexecWithThreadPool(threadPoolSize(specs.size, queueDepth));
+      const code = await reexecWithThreadPool(threadPoolSize(specs.size, queueDepth), {
+        ...(chap !== undefined ? { chap } : {}),
+        ...(mutualChap !== undefined ? { mutualChap } : {}),
+      });
       if (code >= 0) return code;
     }
     // Stop on SIGINT/SIGTERM — or, in the re-executed child, when the parent goes away. Listening

@@ -4,6 +4,7 @@
 // Pure: no Node or Electron imports, so the renderer bundles it too.
 import { z } from 'zod';
 import type { DiskReport } from '../../disks/types';
+import { validateIscsiName } from '../../iscsi/names';
 import { EVENT_NAMES, METHOD_NAMES } from './names';
 
 // ---- value schemas -------------------------------------------------------
@@ -30,7 +31,7 @@ export interface AppInfo {
   name: 'Spindle';
   version: string;
   /** 'electron' or 'headless' */
-  transport: 'electron' | 'headless';
+  transport: 'electron' | 'headless' | 'cli';
   platform: string;
   node: string;
   dataDir: string;
@@ -46,7 +47,169 @@ export interface StatsTick {
   heapUsedBytes: number;
   /** Process CPU use over the last tick, 0..(cores*100). */
   cpuPercent: number;
+  /** Per served LUN: totals since it started serving and the rate over the last tick. */
+  luns: LunStatsTick[];
 }
+
+export interface IoCounters {
+  readBytes: number;
+  writeBytes: number;
+  readOps: number;
+  writeOps: number;
+}
+
+export interface LunStatsTick {
+  target: string;
+  lun: number;
+  total: IoCounters;
+  /** Per second over the last tick. */
+  rate: IoCounters;
+}
+
+// ---- targets -------------------------------------------------------------
+
+/** serving: on its portals; disabled: by the user or at start (see reason); failed: could not start (see reason); stopped: no `spindle serve` is running. */
+export type TargetState = 'serving' | 'disabled' | 'failed' | 'stopped';
+
+export interface BackstoreView {
+  id: number;
+  name: string;
+  kind: 'file' | 'block' | 'memory';
+  path: string | null;
+  sizeBytes: number | null;
+  readOnly: boolean;
+  thin: boolean;
+}
+
+export interface LunView {
+  lun: number;
+  readOnly: boolean;
+  backstore: BackstoreView;
+}
+
+/** An ACL entry as lists show it: CHAP user names, never secrets. */
+export interface AclView {
+  id: number;
+  initiatorIqn: string;
+  chapUser: string | null;
+  mutualUser: string | null;
+}
+
+export interface TargetView {
+  id: number;
+  iqn: string;
+  alias: string | null;
+  enabled: boolean;
+  state: TargetState;
+  /** Why it is disabled or failed; null otherwise. */
+  reason: string | null;
+  luns: LunView[];
+  acls: AclView[];
+  /** HOST:PORT where it can be reached. */
+  portals: string[];
+  sessions: number;
+}
+
+export interface AccessRequestView {
+  id: number;
+  initiatorIqn: string;
+  address: string;
+  targetIqn: string;
+  firstSeen: string;
+  lastSeen: string;
+  count: number;
+  decision: 'allowed' | 'denied' | null;
+}
+
+export interface SessionView {
+  id: string;
+  targetIqn: string;
+  initiatorIqn: string;
+  initiatorAlias: string | null;
+  address: string;
+  type: 'Normal' | 'Discovery';
+  since: string;
+  headerDigest: boolean;
+  dataDigest: boolean;
+  io: IoCounters;
+}
+
+export interface ImageView {
+  path: string;
+  sizeBytes: number;
+  thin: boolean;
+}
+
+export interface LioImportReport {
+  /** IQNs of the targets created. */
+  created: string[];
+  /** What in the file Spindle could not map, each with where (a path into saveconfig.json) and why. */
+  unmapped: Array<{ path: string; reason: string }>;
+  /** What mapped but was not applied (e.g. a target that already exists), with why. */
+  skipped: Array<{ path: string; reason: string }>;
+}
+
+/** A saved remote target (the initiator side); CHAP user names only. */
+export interface RemoteView {
+  id: number;
+  host: string;
+  port: number;
+  iqn: string;
+  chapUser: string | null;
+  mutualUser: string | null;
+  autoConnect: boolean;
+  mountLun: number;
+  mountPoint: string | null;
+}
+
+// ---- value schemas for targets ---------------------------------------------
+
+const iscsiName = (what: string) =>
+  z.string().superRefine((s, ctx) => {
+    const r = validateIscsiName(s);
+    if (!r.ok) ctx.addIssue({ code: 'custom', message: `not a valid ${what}: ${r.reason}` });
+  });
+
+/** A target by IQN (any case) or id. */
+const targetRef = z.union([z.string().min(1).max(223), z.number().int().positive()]);
+
+const chapSchema = z
+  .object({
+    user: z.string().min(1, 'give a CHAP user name').max(255),
+    secret: z.string().refine((s) => {
+      const n = new TextEncoder().encode(s).length;
+      return n >= 12 && n <= 16;
+    }, 'a CHAP secret must be 12 to 16 bytes long'),
+  })
+  .strict();
+
+const sizeBytes = z.number().int().positive().max(2 ** 53 - 1);
+
+export const backstoreRefSchema = z.union([
+  z.object({ id: z.number().int().positive() }).strict(),
+  z.object({ name: z.string().min(1).max(64) }).strict(),
+  z
+    .object({
+      kind: z.literal('file'),
+      path: z.string().min(1, 'give the image file path'),
+      /** Create the image (sparse) when it does not exist. */
+      create: z.boolean().optional(),
+      sizeBytes: sizeBytes.optional(),
+      readOnly: z.boolean().optional(),
+      thin: z.boolean().optional(),
+      name: z.string().min(1).max(64).optional(),
+    })
+    .strict(),
+  z.object({ kind: z.literal('block'), path: z.string().min(1, 'give the device path, e.g. /dev/sdb'), readOnly: z.boolean().optional(), name: z.string().min(1).max(64).optional() }).strict(),
+  z.object({ kind: z.literal('memory'), sizeBytes, name: z.string().min(1).max(64).optional() }).strict(),
+]);
+export type BackstoreRefParams = z.infer<typeof backstoreRefSchema>;
+
+const lunNumber = z.number().int().min(0).max(16383);
+export const lunSchema = z.object({ lun: lunNumber, backstore: backstoreRefSchema, readOnly: z.boolean().optional() }).strict();
+export const aclSchema = z
+  .object({ initiatorIqn: iscsiName('initiator name'), chap: chapSchema.optional(), mutualChap: chapSchema.optional() })
+  .strict();
 
 // ---- methods ---------------------------------------------------------------
 
@@ -58,6 +221,57 @@ export const methodParams = {
   'disks.list': none,
   'settings.get': none,
   'settings.set': settingsSchema.partial().strict(),
+  'targets.list': none,
+  'targets.get': z.object({ target: targetRef }).strict(),
+  'targets.create': z
+    .object({
+      iqn: iscsiName('target name'),
+      alias: z.string().max(255).optional(),
+      enabled: z.boolean().optional(),
+      luns: z.array(lunSchema).max(256).optional(),
+      acls: z.array(aclSchema).max(1024).optional(),
+    })
+    .strict(),
+  'targets.update': z.object({ target: targetRef, alias: z.string().max(255).nullable().optional() }).strict(),
+  'targets.delete': z.object({ target: targetRef, keepBackstores: z.boolean().optional() }).strict(),
+  'targets.enable': z.object({ target: targetRef }).strict(),
+  'targets.disable': z.object({ target: targetRef }).strict(),
+  'luns.add': z.object({ target: targetRef, lun: lunNumber, backstore: backstoreRefSchema, readOnly: z.boolean().optional() }).strict(),
+  'luns.remove': z.object({ target: targetRef, lun: lunNumber }).strict(),
+  'acls.add': z
+    .object({ target: targetRef, initiatorIqn: iscsiName('initiator name'), chap: chapSchema.optional(), mutualChap: chapSchema.optional() })
+    .strict(),
+  'acls.remove': z.object({ target: targetRef, initiatorIqn: z.string().min(1).max(223) }).strict(),
+  'requests.list': z.object({ pending: z.boolean().optional() }).strict().optional(),
+  /** By request id, or by initiator name (every pending request of it, or the one for `target`). */
+  'requests.allow': z
+    .object({ id: z.number().int().positive().optional(), initiatorIqn: z.string().min(1).max(223).optional(), target: targetRef.optional() })
+    .strict()
+    .refine((p) => (p.id === undefined) !== (p.initiatorIqn === undefined), 'give either id or initiatorIqn'),
+  'requests.deny': z
+    .object({ id: z.number().int().positive().optional(), initiatorIqn: z.string().min(1).max(223).optional(), target: targetRef.optional() })
+    .strict()
+    .refine((p) => (p.id === undefined) !== (p.initiatorIqn === undefined), 'give either id or initiatorIqn'),
+  'sessions.list': none,
+  'sessions.kick': z.object({ id: z.string().min(1).max(128) }).strict(),
+  'images.create': z.object({ path: z.string().min(1, 'give the image file path'), sizeBytes, thin: z.boolean().optional() }).strict(),
+  'remotes.list': none,
+  /** Saves (or updates, by host + port + IQN) a remote target to connect to. */
+  'remotes.save': z
+    .object({
+      host: z.string().min(1, 'give the host name or address').max(253),
+      port: z.number().int().min(1).max(65535).optional(),
+      iqn: iscsiName('target name'),
+      chap: chapSchema.nullable().optional(),
+      mutualChap: chapSchema.nullable().optional(),
+      autoConnect: z.boolean().optional(),
+      mountLun: lunNumber.optional(),
+      mountPoint: z.string().min(1).max(4096).nullable().optional(),
+    })
+    .strict(),
+  'remotes.remove': z.object({ id: z.number().int().positive() }).strict(),
+  'config.exportLio': none,
+  'config.importLio': z.object({ json: z.string().min(1).max(16 * 1024 * 1024), replace: z.boolean().optional() }).strict(),
 } as const;
 
 export interface MethodResults {
@@ -65,6 +279,29 @@ export interface MethodResults {
   'disks.list': DiskReport;
   'settings.get': Settings;
   'settings.set': Settings;
+  'targets.list': TargetView[];
+  'targets.get': TargetView;
+  'targets.create': TargetView;
+  'targets.update': TargetView;
+  'targets.delete': { deleted: string };
+  'targets.enable': TargetView;
+  'targets.disable': TargetView;
+  'luns.add': TargetView;
+  'luns.remove': TargetView;
+  'acls.add': TargetView;
+  'acls.remove': TargetView;
+  'requests.list': AccessRequestView[];
+  'requests.allow': AccessRequestView[];
+  'requests.deny': AccessRequestView[];
+  'sessions.list': SessionView[];
+  'sessions.kick': { kicked: string };
+  'images.create': ImageView & { warning: string | null };
+  'remotes.list': RemoteView[];
+  'remotes.save': RemoteView;
+  'remotes.remove': { removed: number };
+  /** LIO's saveconfig.json text (it holds CHAP secrets, as LIO's file does). */
+  'config.exportLio': { json: string };
+  'config.importLio': LioImportReport;
 }
 
 export type MethodName = keyof typeof methodParams;
@@ -77,6 +314,16 @@ export const methodNames: readonly MethodName[] = METHOD_NAMES;
 export interface EventPayloads {
   'disks.changed': DiskReport;
   stats: StatsTick;
+  /** A target was created, changed, removed, started or stopped: the whole list. */
+  'targets.changed': TargetView[];
+  'sessions.opened': SessionView;
+  'sessions.closed': SessionView & { reason: string };
+  /** An initiator was refused for lack of an ACL, or discovery hid a target from it (first time: isNew). */
+  'requests.new': AccessRequestView & { isNew: boolean };
+  /** Requests were allowed or denied (by any window, or the CLI). */
+  'requests.decided': AccessRequestView[];
+  /** Something went wrong that no call is waiting for (a portal could not listen, a backstore failed). */
+  'service.error': { source: string; message: string };
 }
 export type EventName = keyof EventPayloads;
 export const eventNames: readonly EventName[] = EVENT_NAMES;

@@ -1,15 +1,22 @@
 /**
  * One logical unit: a backstore with SCSI state around it — identity, unit
  * attentions per I_T nexus, SPC-2 and persistent reservations, mode
- * parameters, medium state — and the dispatcher that runs a command through
- * the checks SAM-5 orders (unit attention, reservation conflict, medium,
- * then the command's own) before its handler.
+ * parameters (shared and per I_T nexus, see mode.ts), medium state — and
+ * the dispatcher that runs a command through the checks SAM-5 orders (unit
+ * attention, reservation conflict, medium, write protection, then the
+ * command's own) before its handler.
  */
 import type { Backstore } from '../../backstore/types';
 import { AdditionalSense, SenseKey } from '../../iscsi/sense';
 import { BufferPool, defaultBufferPool } from './buffer-pool';
 import { deriveIdentity, type LuIdentity } from './identity';
-import { DEFAULT_MODE_PARAMETERS, type ModeParameters } from './mode';
+import {
+  DEFAULT_NEXUS_MODE_PARAMETERS,
+  DEFAULT_SHARED_MODE_PARAMETERS,
+  type ModeParameters,
+  type NexusModeParameters,
+  type SharedModeParameters,
+} from './mode';
 import { lookupCommand, type CommandDescriptor } from './opcodes';
 import { RangeLock } from './range-lock';
 import {
@@ -32,6 +39,8 @@ export interface NexusState {
   ua: number[];
   /** PREVENT ALLOW MEDIUM REMOVAL with PREVENT = 1 from this nexus. */
   prevent: boolean;
+  /** This nexus's copy of the per-I_T-nexus mode pages (the Control page: SWP). */
+  readonly mode: NexusModeParameters;
 }
 
 export interface BlockLimits {
@@ -100,7 +109,8 @@ export class LogicalUnit {
   /** SPC-2 RESERVE(6)/(10) holder, by nexus key. */
   spc2Holder: string | null = null;
   readonly pr: PrState = { generation: 0, registrations: new Map(), reservation: null };
-  readonly mode: ModeParameters = { ...DEFAULT_MODE_PARAMETERS };
+  /** The shared mode pages (the Caching page: WCE); the Control page is per nexus (NexusState.mode). */
+  readonly mode: SharedModeParameters = { ...DEFAULT_SHARED_MODE_PARAMETERS };
   mediumLoaded = true;
   /** Held EXTENDED COPY results, per nexus key then list identifier. */
   readonly copyResults = new Map<string, Map<number, CopyResult>>();
@@ -145,10 +155,14 @@ export class LogicalUnit {
     this.giveBuffer = (buf) => pool.release(buf);
     const blocks = (bytes: number): number => Math.max(1, Math.floor(bytes / this.blockSize));
     const maxTransferBlocks = blocks(MAX_TRANSFER_BYTES);
+    // Whole physical blocks, and at least a 4 KiB page (a file's holes are punched in filesystem blocks);
+    // LOWEST ALIGNED LBA is 0, so LBA 0 starts a physical block and these multiples stay aligned.
+    const optimalGranularityBlocks = Math.max(1 << this.physicalBlockExponent, blocks(4096));
     this.limits = {
       maxTransferBlocks,
-      optimalTransferBlocks: blocks(OPTIMAL_TRANSFER_BYTES),
-      optimalGranularityBlocks: Math.max(1 << this.physicalBlockExponent, blocks(4096)),
+      // OPTIMAL TRANSFER LENGTH: 1 MiB, in whole granules (more only with physical blocks above 1 MiB).
+      optimalTransferBlocks: Math.max(1, Math.floor(blocks(OPTIMAL_TRANSFER_BYTES) / optimalGranularityBlocks)) * optimalGranularityBlocks,
+      optimalGranularityBlocks,
       maxCompareAndWriteBlocks: 255,
       maxUnmapBlocks: 0x100000,
       maxUnmapDescriptors: 256,
@@ -162,9 +176,19 @@ export class LogicalUnit {
     return Math.floor(this.backstore.sizeBytes / this.blockSize);
   }
 
-  /** Writes are refused: read-only backstore or export, or SWP set by MODE SELECT. */
+  /** Writes are refused from every nexus: read-only backstore or export. */
   get writeProtected(): boolean {
-    return this.forcedReadOnly || this.backstore.readOnly || this.mode.swp;
+    return this.forcedReadOnly || this.backstore.readOnly;
+  }
+
+  /** Writes from this nexus are refused: the LU is read-only, or the nexus set SWP in its Control page. */
+  writeProtectedFor(nexus: ItNexus): boolean {
+    return this.writeProtected || this.nexusState(nexus).mode.swp;
+  }
+
+  /** The mode parameters as this nexus sees them: the shared pages and its own Control page. */
+  modeFor(nexus: ItNexus): ModeParameters {
+    return { ...this.mode, ...this.nexusState(nexus).mode };
   }
 
   /** Thin provisioned (LBPME): the backstore can deallocate. */
@@ -246,7 +270,7 @@ export class LogicalUnit {
   nexusState(nexus: ItNexus): NexusState {
     let st = this.nexuses.get(nexus.key);
     if (st === undefined) {
-      st = { nexus, ua: [AdditionalSense.POWER_ON_RESET_OR_BUS_DEVICE_RESET], prevent: false };
+      st = { nexus, ua: [AdditionalSense.POWER_ON_RESET_OR_BUS_DEVICE_RESET], prevent: false, mode: { ...DEFAULT_NEXUS_MODE_PARAMETERS } };
       this.nexuses.set(nexus.key, st);
     }
     return st;
@@ -277,6 +301,7 @@ export class LogicalUnit {
       }
       if (this.reservationConflict(desc, cmd, st)) return reply(reservationConflict());
       if (desc.needsMedium && !this.mediumLoaded) return reply(checkCondition(SenseKey.NOT_READY, AdditionalSense.MEDIUM_NOT_PRESENT));
+      if (desc.writesMedium) this.checkWritable(cmd.nexus);
       desc.handler(this, cmd, reply);
     } catch (e) {
       // A handler that threw after completing (or half-way through its I/O setup) must not answer twice:
@@ -305,9 +330,14 @@ export class LogicalUnit {
     if (lba + blocks > this.numBlocks) throw lbaOutOfRange();
   }
 
-  /** Throws DATA PROTECT / WRITE PROTECTED when writes are refused. */
-  checkWritable(): void {
-    if (this.writeProtected) throw new SenseError(SenseKey.DATA_PROTECT, AdditionalSense.WRITE_PROTECTED);
+  /**
+   * Throws DATA PROTECT / WRITE PROTECTED when writes are refused — from
+   * `nexus` (its SWP counts too), or from every nexus when none is given.
+   * The dispatcher runs it with the nexus before every command that writes
+   * the medium (CommandDescriptor.writesMedium).
+   */
+  checkWritable(nexus?: ItNexus): void {
+    if (nexus ? this.writeProtectedFor(nexus) : this.writeProtected) throw new SenseError(SenseKey.DATA_PROTECT, AdditionalSense.WRITE_PROTECTED);
   }
 
   /**
@@ -356,15 +386,21 @@ export class LogicalUnit {
   /**
    * LOGICAL UNIT RESET (SAM-5 §7.7), or this LU's share of a target reset:
    * SPC-2 reservation, PREVENT state, held copy results and mode
-   * parameters go; persistent reservations stay. Every nexus gets a unit
-   * attention. Aborting the tasks themselves is the connection layer's.
+   * parameters (shared and every nexus's) go; persistent reservations
+   * stay. Every nexus gets BUS DEVICE RESET FUNCTION OCCURRED, the
+   * requester's too: SAM-5's logical unit reset "shall ... establish a unit
+   * attention condition" and names no exception (LIO does the same).
+   * Aborting the tasks themselves is the connection layer's.
    */
   reset(kind: 'lun' | 'target' = 'lun'): void {
     this.abortQueued(() => true);
     this.spc2Holder = null;
-    for (const st of this.nexuses.values()) st.prevent = false;
+    for (const st of this.nexuses.values()) {
+      st.prevent = false;
+      Object.assign(st.mode, DEFAULT_NEXUS_MODE_PARAMETERS);
+    }
     this.copyResults.clear();
-    Object.assign(this.mode, DEFAULT_MODE_PARAMETERS);
+    Object.assign(this.mode, DEFAULT_SHARED_MODE_PARAMETERS);
     this.establishUnitAttention(
       kind === 'lun' ? AdditionalSense.BUS_DEVICE_RESET_FUNCTION_OCCURRED : AdditionalSense.POWER_ON_RESET_OR_BUS_DEVICE_RESET,
     );
@@ -372,7 +408,8 @@ export class LogicalUnit {
 
   /**
    * The I_T nexus is gone (session closed, or dropped and not recovered):
-   * its SPC-2 reservation, PREVENT and held copy results are released. PR
+   * its SPC-2 reservation, PREVENT, held copy results and its copy of the
+   * per-nexus mode pages are released. PR
    * registrations and reservations persist (SPC-4 §5.9.1). If it comes back
    * it is a new nexus to this LU and gets a POWER ON unit attention.
    */

@@ -5,6 +5,16 @@
  * byte-for-byte against the current one under the changeable mask.
  *
  * Changeable: WCE (caching) and SWP (control). Saving is not supported.
+ *
+ * Mode page policy (SPC-4 §7.5.2, reported in the Mode Page Policy VPD page
+ * 87h): the Caching and Informational Exceptions pages are shared — one copy
+ * for the logical unit, and changing WCE gives every other I_T nexus MODE
+ * PARAMETERS CHANGED. The Control page is per I_T nexus, a policy SPC-4
+ * §7.5.8 allows for it ("shall be shared, or per I_T nexus"): each nexus has
+ * its own copy, so its SWP write-protects the medium for that nexus only and
+ * changing it concerns no other nexus (SPC-4 §6.11: the unit attention is
+ * for "parameters applying to other I_T nexuses"). Its TST field, which
+ * SPC-4 keeps shared whatever the policy, is not changeable (000b).
  */
 
 export const ModePage = {
@@ -16,15 +26,34 @@ export const ModePage = {
 
 export const PageControl = { CURRENT: 0, CHANGEABLE: 1, DEFAULT: 2, SAVED: 3 } as const;
 
-/** The mode parameters a logical unit keeps. */
-export interface ModeParameters {
-  /** Write cache enable: writes may complete before they are durable. */
+/** MODE PAGE POLICY values (SPC-4 §7.8.9; 10b is obsolete). */
+export const PagePolicy = { SHARED: 0b00, PER_TARGET_PORT: 0b01, PER_I_T_NEXUS: 0b11 } as const;
+
+/** The policy of each supported page (VPD 87h lists them in this order). */
+export const PAGE_POLICY: ReadonlyMap<number, number> = new Map([
+  [ModePage.CACHING, PagePolicy.SHARED],
+  [ModePage.CONTROL, PagePolicy.PER_I_T_NEXUS],
+  [ModePage.INFORMATIONAL_EXCEPTIONS, PagePolicy.SHARED],
+]);
+
+/** Parameters of the shared pages: one copy per logical unit. */
+export interface SharedModeParameters {
+  /** Write cache enable (Caching page): writes may complete before they are durable. */
   wce: boolean;
-  /** Software write protect. */
+}
+
+/** Parameters of the per-I_T-nexus pages: one copy per I_T nexus. */
+export interface NexusModeParameters {
+  /** Software write protect (Control page): this nexus may not write the medium. */
   swp: boolean;
 }
 
-export const DEFAULT_MODE_PARAMETERS: Readonly<ModeParameters> = Object.freeze({ wce: true, swp: false });
+/** The mode parameters as one I_T nexus sees them. */
+export type ModeParameters = SharedModeParameters & NexusModeParameters;
+
+export const DEFAULT_SHARED_MODE_PARAMETERS: Readonly<SharedModeParameters> = Object.freeze({ wce: true });
+export const DEFAULT_NEXUS_MODE_PARAMETERS: Readonly<NexusModeParameters> = Object.freeze({ swp: false });
+export const DEFAULT_MODE_PARAMETERS: Readonly<ModeParameters> = Object.freeze({ ...DEFAULT_SHARED_MODE_PARAMETERS, ...DEFAULT_NEXUS_MODE_PARAMETERS });
 
 /** Page codes in the order MODE SENSE returns them for 3Fh. */
 export const SUPPORTED_PAGES = [ModePage.CACHING, ModePage.CONTROL, ModePage.INFORMATIONAL_EXCEPTIONS] as const;
@@ -80,4 +109,14 @@ export function changeableMask(page: number): Buffer {
 export function applyPage(page: number, data: Buffer, into: ModeParameters): void {
   if (page === ModePage.CACHING) into.wce = (data[2] & 0x04) !== 0;
   else if (page === ModePage.CONTROL) into.swp = (data[4] & 0x08) !== 0;
+}
+
+/** The shared part of a nexus's view of the mode parameters. */
+export function sharedPart(p: ModeParameters): SharedModeParameters {
+  return { wce: p.wce };
+}
+
+/** The per-I_T-nexus part of a nexus's view of the mode parameters. */
+export function nexusPart(p: ModeParameters): NexusModeParameters {
+  return { swp: p.swp };
 }

@@ -61,6 +61,12 @@ export interface CommandDescriptor {
   readonly reportsUa: boolean;
   /** NOT READY / MEDIUM NOT PRESENT while the medium is ejected. */
   readonly needsMedium: boolean;
+  /**
+   * Writes the medium: DATA PROTECT / WRITE PROTECTED, checked by the
+   * dispatcher, when the LU is read-only or the nexus set SWP (its Control
+   * mode page is per I_T nexus, see mode.ts).
+   */
+  readonly writesMedium: boolean;
   /** Allowed from other nexuses while an SPC-2 reservation is held. */
   readonly spc2Allowed: boolean;
   /** Treatment under a persistent reservation held by someone else. */
@@ -90,6 +96,7 @@ function def(name: string, opcode: number, serviceAction: number | undefined, us
     usage: u,
     reportsUa: o.reportsUa ?? true,
     needsMedium: o.needsMedium ?? false,
+    writesMedium: o.writesMedium ?? false,
     spc2Allowed: o.spc2Allowed ?? false,
     prClass: o.prClass ?? 'allowed',
     prClassOf: o.prClassOf,
@@ -104,7 +111,8 @@ const ff4 = [0xff, 0xff, 0xff, 0xff];
 const ff8 = [...ff4, ...ff4];
 const READ = { needsMedium: true, prClass: 'read' } as const;
 const WRITE = { needsMedium: true, prClass: 'write' } as const;
-const WRITE_DATA = { ...WRITE, dataOutLength: writeDataOutLength };
+const WRITES_MEDIUM = { ...WRITE, writesMedium: true } as const;
+const WRITE_DATA = { ...WRITES_MEDIUM, dataOutLength: writeDataOutLength };
 const INFO = { reportsUa: false, spc2Allowed: true } as const;
 
 // DPO | FUA | FUA_NV (obsolete, ignored) in byte 1 of the READ/WRITE CDBs; RDPROTECT/WRPROTECT must be 0.
@@ -178,17 +186,17 @@ def('PRE-FETCH(10)', ScsiOp.PRE_FETCH_10, undefined, [0, 0x02, ...ff4, 0x1f, 0xf
 def('PRE-FETCH(16)', ScsiOp.PRE_FETCH_16, undefined, [0, 0x02, ...ff8, ...ff4, 0x1f, 0], preFetch, READ);
 def('SYNCHRONIZE CACHE(10)', ScsiOp.SYNCHRONIZE_CACHE_10, undefined, [0, 0x06, ...ff4, 0x1f, 0xff, 0xff, 0], synchronizeCache, WRITE);
 def('SYNCHRONIZE CACHE(16)', ScsiOp.SYNCHRONIZE_CACHE_16, undefined, [0, 0x06, ...ff8, ...ff4, 0x1f, 0], synchronizeCache, WRITE);
-const WRITE_SAME = { ...WRITE, dataOutLength: writeSameDataOutLength };
+const WRITE_SAME = { ...WRITES_MEDIUM, dataOutLength: writeSameDataOutLength };
 def('WRITE SAME(10)', ScsiOp.WRITE_SAME_10, undefined, [0, 0x08, ...ff4, 0x1f, 0xff, 0xff, 0], writeSame, WRITE_SAME);
 def('WRITE SAME(16)', ScsiOp.WRITE_SAME_16, undefined, [0, 0x09, ...ff8, ...ff4, 0x1f, 0], writeSame, WRITE_SAME);
 def('UNMAP', ScsiOp.UNMAP, undefined, [0, 0, 0, 0, 0, 0, 0x1f, 0xff, 0xff, 0], unmap, {
-  ...WRITE,
+  ...WRITES_MEDIUM,
   dataOutLength: unmapDataOutLength,
   // Offered on thin LUs, and on write-protected ones, where it is refused as a write (ReadOnly.ReadOnlySBC).
   available: (lu) => lu.thinProvisioned || lu.writeProtected,
 });
 def('COMPARE AND WRITE', ScsiOp.COMPARE_AND_WRITE, undefined, [0, RW, ...ff8, 0, 0, 0, 0xff, 0x1f, 0], compareAndWrite, {
-  ...WRITE,
+  ...WRITES_MEDIUM,
   dataOutLength: compareAndWriteDataOutLength,
 });
 def('ORWRITE(16)', ScsiOp.ORWRITE_16, undefined, [0, RW, ...ff8, ...ff4, 0x1f, 0], orWrite, WRITE_DATA);

@@ -7,7 +7,7 @@
 import { ScsiOp, encodeLun } from '../../iscsi/cdb';
 import { AdditionalSense, SenseKey, buildDescriptorSense, buildFixedSense } from '../../iscsi/sense';
 import type { LogicalUnit } from './logical-unit';
-import { ModePage, PageControl, SUPPORTED_PAGES, applyPage, buildPage, changeableMask, pageLength, type ModeParameters } from './mode';
+import { ModePage, PageControl, SUPPORTED_PAGES, applyPage, buildPage, changeableMask, nexusPart, pageLength, sharedPart } from './mode';
 import { allocated, good, illegal, invalidCdb, invalidParam, ioErrorResponse, parameterListLengthError, reservationConflict } from './response';
 import type { ScsiCallback, ScsiCommand, SupportedTmfs } from './types';
 import { buildVpdPage, standardInquiry } from './vpd';
@@ -72,12 +72,13 @@ export function modeSense(lu: LogicalUnit, cmd: ScsiCommand, done: ScsiCallback)
     if (subpage !== 0) throw invalidCdb(3);
     pages = [page];
   }
-  const body = Buffer.concat(pages.map((p) => buildPage(p, pc, lu.mode)));
+  const current = lu.modeFor(cmd.nexus);
+  const body = Buffer.concat(pages.map((p) => buildPage(p, pc, current)));
   const bdLen = dbd ? 0 : llbaa ? 16 : 8;
   const hdrLen = six ? 4 : 8;
   const b = Buffer.alloc(hdrLen + bdLen + body.length);
-  // DEVICE-SPECIFIC PARAMETER: WP, DPOFUA (SBC-3 §6.4.1).
-  const dsp = (lu.writeProtected ? 0x80 : 0) | 0x10;
+  // DEVICE-SPECIFIC PARAMETER: WP (as this nexus sees it: its SWP counts), DPOFUA (SBC-3 §6.4.1).
+  const dsp = (lu.writeProtectedFor(cmd.nexus) ? 0x80 : 0) | 0x10;
   if (six) {
     b[0] = b.length - 1;
     b[2] = dsp;
@@ -108,9 +109,11 @@ export function modeSelectDataOutLength(_lu: LogicalUnit, cdb: Buffer): number {
 }
 
 /**
- * MODE SELECT(6/10): each page must match the current one except in the
- * changeable bits (WCE, SWP). Nothing is applied unless everything checks
- * out; a change gives the other nexuses MODE PARAMETERS CHANGED.
+ * MODE SELECT(6/10): each page must match the current one (as this nexus
+ * sees it) except in the changeable bits (WCE, SWP). Nothing is applied
+ * unless everything checks out. A change to a shared page (WCE) gives the
+ * other nexuses MODE PARAMETERS CHANGED (SPC-4 §6.11); the Control page
+ * (SWP) is this nexus's own copy, so changing it concerns no other nexus.
  */
 export function modeSelect(lu: LogicalUnit, cmd: ScsiCommand, done: ScsiCallback): void {
   const cdb = cmd.cdb;
@@ -134,7 +137,10 @@ export function modeSelect(lu: LogicalUnit, cmd: ScsiCommand, done: ScsiCallback
     const current = longLba ? lu.numBlocks : Math.min(lu.numBlocks, 0xffffffff);
     if (blocks !== 0 && blocks !== current) throw invalidParam(at);
   }
-  const staged: ModeParameters = { ...lu.mode };
+  // The nexus state is taken now: if the nexus goes during the flush below, its copy goes with it.
+  const own = lu.nexusState(cmd.nexus).mode;
+  const before = lu.modeFor(cmd.nexus);
+  const staged = { ...before };
   let pos = hdrLen + bdLen;
   while (pos < have) {
     if (pos + 2 > have) throw parameterListLengthError();
@@ -146,7 +152,7 @@ export function modeSelect(lu: LogicalUnit, cmd: ScsiCommand, done: ScsiCallback
     const len = data[pos + 1] + 2;
     if (len !== expected) throw invalidParam(pos + 1);
     if (pos + len > have) throw parameterListLengthError();
-    const current = buildPage(code, PageControl.CURRENT, lu.mode);
+    const current = buildPage(code, PageControl.CURRENT, before);
     const mask = changeableMask(code);
     for (let i = 2; i < len; i++) {
       const bad = (data[pos + i] ^ current[i]) & ~mask[i];
@@ -155,11 +161,12 @@ export function modeSelect(lu: LogicalUnit, cmd: ScsiCommand, done: ScsiCallback
     applyPage(code, data.subarray(pos, pos + len), staged);
     pos += len;
   }
-  const changed = staged.wce !== lu.mode.wce || staged.swp !== lu.mode.swp;
-  const flushFirst = lu.mode.wce && !staged.wce;
+  const sharedChanged = staged.wce !== before.wce;
+  const flushFirst = before.wce && !staged.wce;
   const apply = (): void => {
-    Object.assign(lu.mode, staged);
-    if (changed) lu.establishUnitAttention(AdditionalSense.MODE_PARAMETERS_CHANGED, { except: cmd.nexus.key });
+    Object.assign(lu.mode, sharedPart(staged));
+    Object.assign(own, nexusPart(staged));
+    if (sharedChanged) lu.establishUnitAttention(AdditionalSense.MODE_PARAMETERS_CHANGED, { except: cmd.nexus.key });
     done(good());
   };
   // Turning the write cache off: what it held must be durable first.

@@ -4,11 +4,13 @@
  */
 import type { ItNexus } from './types';
 import type { LogicalUnit } from './logical-unit';
+import { PAGE_POLICY } from './mode';
 
 export const VpdPage = {
   SUPPORTED_PAGES: 0x00,
   UNIT_SERIAL_NUMBER: 0x80,
   DEVICE_IDENTIFICATION: 0x83,
+  MODE_PAGE_POLICY: 0x87,
   BLOCK_LIMITS: 0xb0,
   BLOCK_DEVICE_CHARACTERISTICS: 0xb1,
   LOGICAL_BLOCK_PROVISIONING: 0xb2,
@@ -115,6 +117,7 @@ export function supportedVpdPages(lu: LogicalUnit): number[] {
     VpdPage.SUPPORTED_PAGES,
     VpdPage.UNIT_SERIAL_NUMBER,
     VpdPage.DEVICE_IDENTIFICATION,
+    VpdPage.MODE_PAGE_POLICY,
     VpdPage.BLOCK_LIMITS,
     VpdPage.BLOCK_DEVICE_CHARACTERISTICS,
   ];
@@ -132,6 +135,8 @@ export function buildVpdPage(lu: LogicalUnit, page: number, nexus: ItNexus): Buf
       return vpdPage(page, Buffer.from(lu.identity.serial, 'ascii'));
     case VpdPage.DEVICE_IDENTIFICATION:
       return vpdPage(page, deviceIdentification(lu, nexus));
+    case VpdPage.MODE_PAGE_POLICY:
+      return vpdPage(page, modePagePolicy());
     case VpdPage.BLOCK_LIMITS:
       return vpdPage(page, blockLimits(lu));
     case VpdPage.BLOCK_DEVICE_CHARACTERISTICS: {
@@ -171,6 +176,24 @@ function deviceIdentification(lu: LogicalUnit, nexus: ItNexus): Buffer {
     parts.push(designator(CODE_UTF8, ASSOC_TARGET_DEVICE, TYPE_SCSI_NAME, nameString(device), PROTOCOL_ISCSI));
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * Mode Page Policy (SPC-4 §7.8.9): one descriptor per supported mode page —
+ * POLICY PAGE CODE, POLICY SUBPAGE CODE 00h, MLUS 0 (no page is shared with
+ * another logical unit), MODE PAGE POLICY (see mode.ts: the Control page is
+ * per I_T nexus, the others shared).
+ */
+function modePagePolicy(): Buffer {
+  const b = Buffer.alloc(4 * PAGE_POLICY.size);
+  let at = 0;
+  for (const [page, policy] of PAGE_POLICY) {
+    b[at] = page & 0x3f;
+    b[at + 1] = 0x00;
+    b[at + 2] = policy & 0x03;
+    at += 4;
+  }
+  return b;
 }
 
 function blockLimits(lu: LogicalUnit): Buffer {

@@ -11,7 +11,7 @@ import { readU64 } from '../../iscsi/cdb';
 import { AdditionalSense, SenseKey } from '../../iscsi/sense';
 import type { LogicalUnit } from './logical-unit';
 import { allocated, checkCondition, good, illegal, invalidCdb, invalidParam, parameterListLengthError } from './response';
-import type { ScsiCallback, ScsiCommand, ScsiResponse } from './types';
+import type { ItNexus, ScsiCallback, ScsiCommand, ScsiResponse } from './types';
 
 export const COPY_LIMITS = Object.freeze({
   maxTargetDescriptors: 2,
@@ -129,7 +129,7 @@ export function extendedCopy(lu: LogicalUnit, cmd: ScsiCommand, done: ScsiCallba
   const next = (): void => {
     if (i >= segments.length) return finish(good());
     const seg = segments[i];
-    runSegment(targets, seg, (err, bytes) => {
+    runSegment(targets, seg, cmd.nexus, (err, bytes) => {
       if (err) return finish(err);
       result.segmentsProcessed = ++i;
       result.bytes += bytes;
@@ -139,7 +139,7 @@ export function extendedCopy(lu: LogicalUnit, cmd: ScsiCommand, done: ScsiCallba
   next();
 }
 
-function runSegment(targets: CopyTarget[], seg: Segment, cb: (err: ScsiResponse | null, bytes: number) => void): void {
+function runSegment(targets: CopyTarget[], seg: Segment, nexus: ItNexus, cb: (err: ScsiResponse | null, bytes: number) => void): void {
   const src = seg.src < targets.length ? targets[seg.src] : undefined;
   const dst = seg.dst < targets.length ? targets[seg.dst] : undefined;
   if (!src?.lu || !dst?.lu) return cb(copyAborted(AdditionalSense.COPY_TARGET_DEVICE_NOT_REACHABLE), 0);
@@ -149,7 +149,8 @@ function runSegment(targets: CopyTarget[], seg: Segment, cb: (err: ScsiResponse 
   if (s.blockSize !== d.blockSize || (src.blockLength !== 0 && src.blockLength !== s.blockSize) || (dst.blockLength !== 0 && dst.blockLength !== d.blockSize)) {
     return cb(copyAborted(AdditionalSense.COPY_TARGET_DEVICE_NOT_REACHABLE), 0);
   }
-  if (d.writeProtected) return cb(copyAborted(AdditionalSense.WRITE_PROTECTED), 0);
+  // SWP is per I_T nexus (Control mode page policy, VPD 0x87): the copy writes for the requester's nexus.
+  if (d.writeProtectedFor(nexus)) return cb(copyAborted(AdditionalSense.WRITE_PROTECTED), 0);
   const bs = s.blockSize;
   const blocks = seg.blocks;
   if (seg.srcLba + blocks > s.numBlocks || seg.dstLba + blocks > d.numBlocks) return cb(copyAborted(AdditionalSense.NO_ADDITIONAL_SENSE), 0);

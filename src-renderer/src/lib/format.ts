@@ -58,3 +58,37 @@ export function verdictSummary(disks: { share: 'read-write' | 'read-only' | 'no'
   if (n.no) parts.push(`${n.no} can't share`);
   return parts.join(' · ');
 }
+
+/** A transfer rate: 0 → "0 B/s", 1572864 → "1.5 MiB/s". */
+export function formatRate(bytesPerSecond: number | null | undefined): string {
+  if (bytesPerSecond == null || !Number.isFinite(bytesPerSecond)) return '—';
+  return `${formatBytes(Math.max(0, Math.round(bytesPerSecond)))}/s`;
+}
+
+/** How long ago, for "last seen": "just now", "42 s ago", "3 min ago", "2 h ago", else the date. */
+export function formatAgo(iso: string | null | undefined, now: number = Date.now()): string {
+  if (!iso) return '—';
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return '—';
+  const s = Math.max(0, Math.floor((now - t) / 1000));
+  if (s < 5) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h} h ago`;
+  return new Date(t).toLocaleString();
+}
+
+/** "1 LUN", "2 LUNs": a count with its noun. */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
+
+/** The host part of "HOST:PORT" / "[v6]:PORT" (an initiator's source port says nothing to a person). */
+export function hostOf(address: string): string {
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (v6) return v6[1]!;
+  const m = /^([^:]+):\d+$/.exec(address);
+  return m ? m[1]! : address;
+}
