@@ -306,7 +306,8 @@ function remoteView(r: RemoteTarget): RemoteView {
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   // Store validation names the field it is about: forms can show it in place.
-  if (isRepoError(err) && err.field !== undefined) return new ApiError(err.code, err.message, { [err.field]: err.message });
+  // Field paths in the schema's dotted form ("luns.1.lun"), whichever layer found the problem.
+  if (isRepoError(err) && err.field !== undefined) return new ApiError(err.code, err.message, { [err.field.replace(/\[(\d+)\]/g, '.$1')]: err.message });
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
   const message = typeof e?.message === 'string' ? e.message : String(err);

@@ -12,7 +12,7 @@ import { dirname, resolve } from 'node:path';
 import { openBackstore, type Backstore as OpenBackstore } from '../../backstore';
 import { createImage } from '../../backstore/file';
 import { BackstoreError, formatBytes } from '../../backstore/errors';
-import { scanDisks } from '../../disks';
+import { scanDisks, type DiskReport } from '../../disks';
 import { normalizeIscsiName } from '../../iscsi/names';
 import type { Backstore as StoredBackstore, BackstoreRef, ChapInput, Store, Target } from '../../store';
 import { TargetEngine, type InitiatorAccess, type PortalConfig, type SessionInfo, type TargetEngineOptions } from '../../target/target-engine';
@@ -29,7 +29,7 @@ import {
   type SessionView,
   type TargetView,
 } from '../api/schema';
-import { exportLio, importLio } from '../config/lio';
+import { exportLio, importLio, type SpindleConfig } from '../config/lio';
 import { applyConfig, readConfig } from '../config/store-config';
 import { backstoreSpecOf, formatPortal, parsePortal, samePath } from './backstore-specs';
 
@@ -140,8 +140,23 @@ export class TargetService {
           }),
         );
       }
+      // Disks are judged again at every start: what was a spare disk may hold a mounted file system now.
+      const blockLuns = targets.flatMap((t) => t.luns.filter((l) => l.backstore.kind === 'block' && !missing.has(l.backstore.id)).map((l) => ({ t, l })));
+      const refused = new Map<number, string>();
+      if (blockLuns.length > 0) {
+        const report = await scanDisks().catch(() => null);
+        for (const { t, l } of blockLuns) {
+          const problem = report === null ? 'the disk list could not be read to check it' : diskProblem(report, l.backstore.path ?? '', l.readOnly);
+          if (problem !== null) refused.set(t.id, `${l.backstore.path} ${problem}`);
+        }
+      }
+      // Open what will be served, a few at a time (each target then finds its backstores open).
+      const toOpen = ids.filter((id) => !missing.has(id)).map((id) => byId.get(id)!);
+      for (let i = 0; i < toOpen.length && this.engine !== null; i += RESTORE_CONCURRENCY) {
+        await Promise.all(toOpen.slice(i, i + RESTORE_CONCURRENCY).map((b) => this.open(b).catch(() => undefined)));
+      }
       for (const t of targets) {
-        const gone = t.luns.map((l) => missing.get(l.backstore.id)).find((p) => p !== undefined);
+        const gone = t.luns.map((l) => missing.get(l.backstore.id)).find((p) => p !== undefined) ?? refused.get(t.id);
         if (gone !== undefined) {
           this.store.targets.setEnabled(t.id, false, gone);
           this.opts.log('warn', `target ${t.iqn} is disabled: ${gone}`);
@@ -249,15 +264,20 @@ export class TargetService {
     });
   }
 
-  /** Opens a stored backstore once, however many LUNs use it. */
-  private async acquire(b: StoredBackstore): Promise<OpenBackstore> {
+  /** Opens a stored backstore once, however many LUNs use it (not counted: see acquire). */
+  private open(b: StoredBackstore): Promise<OpenedBackstore> {
     let p = this.opened.get(b.id);
     if (p === undefined) {
       p = openBackstore(backstoreSpecOf(b)).then((backstore) => ({ backstore, refs: 0 }));
       this.opened.set(b.id, p);
       p.catch(() => this.opened.delete(b.id));
     }
-    const o = await p;
+    return p;
+  }
+
+  /** Opens (or shares) a stored backstore for one more LUN. */
+  private async acquire(b: StoredBackstore): Promise<OpenBackstore> {
+    const o = await this.open(b);
     o.refs++;
     return o.backstore;
   }
@@ -393,7 +413,7 @@ export class TargetService {
       const refs: BackstoreRef[] = [];
       try {
         for (let i = 0; i < luns.length; i++) {
-          refs.push(await this.prepareBackstore(luns[i]!.backstore, luns[i]!.readOnly ?? false, `luns[${i}].backstore`, createdImages));
+          refs.push(await this.prepareBackstore(luns[i]!.backstore, luns[i]!.readOnly ?? false, `luns.${i}.backstore`, createdImages));
         }
         const t = this.store.targets.create({
           iqn: p.iqn,
@@ -540,6 +560,8 @@ export class TargetService {
         throw new ApiError('ACL_NOT_FOUND', `${p.initiatorIqn} is not in the access list of ${t.iqn}.`, { initiatorIqn: 'not in the access list' });
       }
       if (this.live.get(t.iqn)?.state === 'serving' && this.engine !== null) this.engine.disallowInitiator(t.iqn, p.initiatorIqn, true);
+      // An old "allowed" request would swallow the next refusal: forget it, so a new try asks again.
+      for (const r of this.store.accessRequests.find(p.initiatorIqn, t.iqn)) this.store.accessRequests.remove(r.id);
       this.opts.log('info', `${p.initiatorIqn} removed from the access list of ${t.iqn}`);
       this.emitTargets();
       return this.view(this.requireTarget(t.id));
@@ -619,6 +641,7 @@ export class TargetService {
   importLio(p: { json: string; replace?: boolean | undefined }): Promise<LioImportReport> {
     return this.serial(async () => {
       const { config, unmapped } = importLio(p.json);
+      await this.screenImportedDisks(config, unmapped);
       if (p.replace === true) for (const iqn of [...this.live.keys()]) this.deactivate(iqn);
       const applied = applyConfig(this.store, config, { replace: p.replace === true });
       if (this.opts.serving) {
@@ -636,6 +659,35 @@ export class TargetService {
       this.emitTargets();
       return { created: applied.created, unmapped, skipped: applied.skipped };
     });
+  }
+
+  /**
+   * The disk classifier applies to imported block backstores as to new ones:
+   * a LUN on a disk it refuses (the system disk, a mounted one) is left out
+   * and reported; a device that does not exist now is reported and stored
+   * (its target comes up disabled until it appears).
+   */
+  private async screenImportedDisks(config: SpindleConfig, unmapped: Array<{ path: string; reason: string }>): Promise<void> {
+    const blocks = config.backstores.filter((b) => b.kind === 'block' && b.path !== undefined);
+    if (blocks.length === 0) return;
+    const report = await scanDisks().catch(() => null);
+    for (const b of blocks) {
+      const path = b.path!;
+      const exists = (await stat(path).catch(() => null))?.isBlockDevice() === true;
+      for (const t of config.targets) {
+        for (const l of [...t.luns]) {
+          if (l.backstore !== b.name) continue;
+          if (!exists) {
+            unmapped.push({ path: `${t.iqn} LUN ${l.lun}`, reason: `device ${path} does not exist now; the LUN is kept and its target stays disabled until it does` });
+            continue;
+          }
+          const problem = report === null ? 'the disk list could not be read to check it' : diskProblem(report, path, l.readOnly || b.readOnly);
+          if (problem === null) continue;
+          t.luns.splice(t.luns.indexOf(l), 1);
+          unmapped.push({ path: `${t.iqn} LUN ${l.lun}`, reason: `left out: ${path} ${problem}` });
+        }
+      }
+    }
   }
 
   // ---- sessions -------------------------------------------------------------
@@ -758,21 +810,26 @@ export class TargetService {
     const st = await stat(path).catch(() => null);
     if (st === null) throw new ApiError('BACKSTORE_MISSING', `${path} does not exist — check the device path (see \`spindle disks\`).`, { [field]: 'no such device' });
     if (!st.isBlockDevice()) throw new ApiError('BACKSTORE_WRONG_KIND', `${path} is not a block device — use file:${path} for an image file.`, { [field]: 'not a block device' });
-    const report = await scanDisks();
-    for (const d of report.disks) {
-      const part = d.partitions.find((p) => samePath(p.path, path));
-      if (!samePath(d.path, path) && part === undefined) continue;
-      const blocking = d.constraints.filter((c) => c.allows === 'no' || (!readOnly && c.allows === 'read-only'));
-      // A partition of a disk is judged by the disk's constraints that concern it: mounted/held partitions, system disk.
-      if (blocking.length > 0) {
-        const why = blocking.map((c) => c.message).join('; ');
-        const verdict = blocking.some((c) => c.allows === 'no') ? 'cannot be shared' : 'can only be shared read-only';
-        throw new ApiError('DISK_REFUSED', `${path} ${verdict}: ${why}.`, { [field]: why });
-      }
-      return;
-    }
-    throw new ApiError('DISK_REFUSED', `${path} is not a disk Spindle can see (see \`spindle disks\`).`, { [field]: 'not a listed disk' });
+    const problem = diskProblem(await scanDisks(), path, readOnly);
+    if (problem !== null) throw new ApiError('DISK_REFUSED', `${path} ${problem}.`, { [field]: problem });
   }
+}
+
+/**
+ * Why the disk classifier does not let `path` (a whole disk or one of its
+ * partitions) be exported, or null. Read-only exports only need a disk that
+ * allows read-only.
+ */
+export function diskProblem(report: DiskReport, path: string, readOnly: boolean): string | null {
+  for (const d of report.disks) {
+    const part = d.partitions.find((p) => samePath(p.path, path));
+    if (!samePath(d.path, path) && part === undefined) continue;
+    const blocking = d.constraints.filter((c) => c.allows === 'no' || (!readOnly && c.allows === 'read-only'));
+    if (blocking.length === 0) return null;
+    const why = blocking.map((c) => c.message).join('; ');
+    return `${blocking.some((c) => c.allows === 'no') ? 'cannot be shared' : 'can only be shared read-only'}: ${why}`;
+  }
+  return 'is not a disk Spindle can see (see `spindle disks`)';
 }
 
 /** Why a stored backstore cannot be opened now (its file or device is gone), or null. */
