@@ -15,7 +15,9 @@ import {
   type MethodName,
   type MethodParams,
   type MethodResult,
+  type LunStatsTick,
   type RemoteView,
+  type SessionStatsTick,
   type SpindleApi,
   type StatsTick,
 } from './api/schema';
@@ -155,8 +157,8 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
   let lastTick = process.hrtime.bigint();
   let lastPrune = 0;
   const statsTimer = setInterval(() => {
-    const luns = targets.lunStats();
-    recordSamples(luns);
+    const { luns, sessions } = targets.ioTick();
+    recordSamples(luns, sessions);
     const now = process.hrtime.bigint();
     const cpu = process.cpuUsage(lastCpu);
     const elapsedUs = Number(now - lastTick) / 1000;
@@ -171,14 +173,15 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
       heapUsedBytes: mem.heapUsed,
       cpuPercent: Math.min(cpus().length * 100, Math.round(((cpu.user + cpu.system) / elapsedUs) * 1000) / 10),
       luns,
+      sessions,
     };
     bus.emit('stats', tick);
   }, STATS_INTERVAL_MS);
   statsTimer.unref();
   if (!serving) clearInterval(statsTimer);
 
-  /** 1 s samples per LUN and target into the store (only intervals with I/O); roll-ups and pruning once a minute. */
-  function recordSamples(luns: ReturnType<TargetService['lunStats']>): void {
+  /** 1 s samples per LUN, target and session into the store (only intervals with I/O); roll-ups and pruning once a minute. */
+  function recordSamples(luns: LunStatsTick[], sessions: SessionStatsTick[]): void {
     const at = Math.floor(Date.now() / 1000) * 1000 - 1000;
     const samples: StatsSample[] = [];
     const perTarget = new Map<string, StatsSample>();
@@ -193,6 +196,11 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
       t.readOps += r.readOps;
       t.writeOps += r.writeOps;
       perTarget.set(l.target, t);
+    }
+    for (const x of sessions) {
+      const r = x.rate;
+      if (r.readOps + r.writeOps === 0) continue;
+      samples.push({ scope: 'session', scopeId: x.id, resolution: '1s', at, ...r, latencyUsP50: null, latencyUsP99: null });
     }
     try {
       if (samples.length > 0) store.stats.append([...samples, ...perTarget.values()]);

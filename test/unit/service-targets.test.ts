@@ -291,6 +291,56 @@ describe('events and access requests (serving on 127.0.0.1:0)', () => {
 
 // ---- concurrency ----------------------------------------------------------------------
 
+describe('statistics', () => {
+  test('the 1 Hz stats tick carries per-LUN and per-session I/O rates, and 1 s samples land in the store', { timeout: 30_000 }, async () => {
+    const dir = tempDir();
+    const data = join(dir, 'data');
+    const s = await open(data, true);
+    const iqn = `${NS}:stats`;
+    await s.call('targets.create', memoryTarget(iqn));
+    const ticks = collect(s, 'stats');
+    const c = await RawIscsi.connect('127.0.0.1', portOf(s));
+    try {
+      assert.equal((await c.login({ initiatorName: ALLOWED, targetName: iqn })).ok, true);
+      // The first command meets the new nexus's POWER ON unit attention (SAM-5): clear it with TEST UNIT READY.
+      await c.command({ lun: 0, cdb: Buffer.alloc(6) });
+      // WRITE(10) of 64 KiB at LBA 0, a few times across a tick boundary.
+      const cdb = Buffer.alloc(10);
+      cdb[0] = 0x2a;
+      cdb.writeUInt16BE(128, 7);
+      const until = Date.now() + 2500;
+      let writes = 0;
+      while (Date.now() < until) {
+        const r = await c.command({ lun: 0, cdb, writeData: Buffer.alloc(65536, 7) });
+        assert.equal(r.status, 0);
+        writes++;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 1100));
+      const lun = ticks.flatMap((t) => t.luns).filter((l) => l.target === iqn && l.lun === 0);
+      assert.ok(lun.some((l) => l.rate.writeBytes > 0), 'some tick shows the LUN writing');
+      assert.equal(lun.at(-1)!.total.writeBytes, writes * 65536, 'the LUN total counts every byte written');
+      const sess = ticks.flatMap((t) => t.sessions).filter((x) => x.target === iqn);
+      assert.ok(sess.some((x) => x.rate.writeOps > 0 && x.initiator === ALLOWED), 'some tick shows the session writing');
+    } finally {
+      c.destroy();
+    }
+    await s.close();
+    services.splice(services.indexOf(s), 1);
+    // The samples are in spindle.db: read them back with a second store handle after the service closed.
+    const { openStore } = await import('../../src-main/store');
+    const store = openStore({ dataDir: data });
+    try {
+      const since = Date.now() - 60_000;
+      const lunSamples = store.stats.query('lun', `${iqn}/0`, '1s', since);
+      assert.ok(lunSamples.length > 0 && lunSamples.every((x) => x.writeOps > 0), `LUN samples: ${JSON.stringify(lunSamples)}`);
+      assert.ok(store.stats.query('target', iqn, '1s', since).length > 0, 'target samples');
+    } finally {
+      store.close();
+    }
+  });
+});
+
 describe('concurrent changes', () => {
   test('two creates at once both land; the same IQN twice at once: one wins, the other gets TARGET_EXISTS and leaves no image', { timeout: 20_000 }, async () => {
     const dir = tempDir();

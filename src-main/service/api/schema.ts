@@ -49,6 +49,16 @@ export interface StatsTick {
   cpuPercent: number;
   /** Per served LUN: totals since it started serving and the rate over the last tick. */
   luns: LunStatsTick[];
+  /** Per live (normal) session, the same. */
+  sessions: SessionStatsTick[];
+}
+
+export interface SessionStatsTick {
+  id: string;
+  target: string;
+  initiator: string;
+  total: IoCounters;
+  rate: IoCounters;
 }
 
 export interface IoCounters {

@@ -25,7 +25,9 @@ import {
   type EventPayloads,
   type ImageView,
   type LioImportReport,
+  type IoCounters,
   type LunStatsTick,
+  type SessionStatsTick,
   type SessionView,
   type TargetView,
 } from '../api/schema';
@@ -79,7 +81,7 @@ export class TargetService {
   private readonly live = new Map<string, LiveTarget>();
   private readonly opened = new Map<number, Promise<OpenedBackstore>>();
   private readonly lastRecorded = new Map<string, number>();
-  private lastTotals = new Map<string, { at: number; readBytes: number; writeBytes: number; readOps: number; writeOps: number }>();
+  private readonly rates = new RateTracker();
   /** Store changes and engine changes happen one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -705,22 +707,16 @@ export class TargetService {
 
   // ---- statistics -----------------------------------------------------------
 
-  /** Totals and per-second rates of every served LUN since the last call. */
-  lunStats(now = Date.now()): LunStatsTick[] {
-    if (this.engine === null) return [];
-    const next = new Map<string, { at: number; readBytes: number; writeBytes: number; readOps: number; writeOps: number }>();
-    const out: LunStatsTick[] = [];
-    for (const { target, lun, stats } of this.engine.allLunStats()) {
-      const key = `${target}/${lun}`;
-      const total = { readBytes: stats.readBytes, writeBytes: stats.writeBytes, readOps: stats.readOps, writeOps: stats.writeOps };
-      const prev = this.lastTotals.get(key);
-      const secs = prev !== undefined ? Math.max(0.001, (now - prev.at) / 1000) : 1;
-      const rate = (k: keyof typeof total) => (prev === undefined ? 0 : Math.max(0, Math.round((total[k] - prev[k]) / secs)));
-      out.push({ target, lun, total, rate: { readBytes: rate('readBytes'), writeBytes: rate('writeBytes'), readOps: rate('readOps'), writeOps: rate('writeOps') } });
-      next.set(key, { at: now, ...total });
-    }
-    this.lastTotals = next;
-    return out;
+  /** Totals and per-second rates of every served LUN and live session since the last call (the 1 Hz tick). */
+  ioTick(now = Date.now()): { luns: LunStatsTick[]; sessions: SessionStatsTick[] } {
+    if (this.engine === null) return { luns: [], sessions: [] };
+    const luns = this.engine.allLunStats().map(({ target, lun, stats }) => ({ target, lun, ...this.rates.update(`lun ${target}/${lun}`, stats, now) }));
+    const sessions = this.engine
+      .sessions()
+      .filter((s) => s.sessionType === 'Normal')
+      .map((s) => ({ id: s.id, target: s.targetName, initiator: s.initiatorName, ...this.rates.update(`session ${s.id}`, s.stats, now) }));
+    this.rates.sweep(now);
+    return { luns, sessions };
   }
 
   /** Device paths of block backstores (for the disk list's "in use by Spindle"). */
@@ -885,3 +881,23 @@ export function sessionView(s: SessionInfo): SessionView {
   };
 }
 
+/** Per-second rates from running totals, per series; series not updated in a tick are forgotten. */
+class RateTracker {
+  private last = new Map<string, { at: number; total: IoCounters }>();
+  private seen = new Set<string>();
+
+  update(key: string, s: IoCounters, now: number): { total: IoCounters; rate: IoCounters } {
+    const total = { readBytes: s.readBytes, writeBytes: s.writeBytes, readOps: s.readOps, writeOps: s.writeOps };
+    const prev = this.last.get(key);
+    const secs = prev !== undefined ? Math.max(0.001, (now - prev.at) / 1000) : 1;
+    const rate = (k: keyof IoCounters) => (prev === undefined ? 0 : Math.max(0, Math.round((total[k] - prev.total[k]) / secs)));
+    this.last.set(key, { at: now, total });
+    this.seen.add(key);
+    return { total, rate: { readBytes: rate('readBytes'), writeBytes: rate('writeBytes'), readOps: rate('readOps'), writeOps: rate('writeOps') } };
+  }
+
+  sweep(_now: number): void {
+    for (const k of this.last.keys()) if (!this.seen.has(k)) this.last.delete(k);
+    this.seen.clear();
+  }
+}
