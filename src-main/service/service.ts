@@ -55,6 +55,8 @@ export interface Service extends SpindleApi {
   readonly restore: RestoreReport;
   /** Where the target engine listens, HOST:PORT (empty when not serving). */
   portals(): string[];
+  /** Why the target engine could not listen, or null. */
+  listenError(): string | null;
   close(): Promise<void>;
 }
 
@@ -270,6 +272,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
   return {
     restore,
     portals: () => targets.portals(),
+    listenError: () => targets.listenError(),
     async call<M extends MethodName>(method: M, params?: MethodParams<M>): Promise<MethodResult<M>> {
       if (closed) throw new ApiError('SERVICE_CLOSED', 'Spindle is shutting down.');
       const parsed = parseParams(method, params);

@@ -60,6 +60,8 @@ commands (targets, luns, acls, requests, config) work through it.
     const r = service.restore;
     const lines = [`data: ${dataDir}`];
     for (const p of service.portals()) lines.push(`iscsi: listening on ${p}`);
+    const listenError = service.listenError();
+    if (listenError !== null) lines.push(`iscsi: not serving — ${listenError}`);
     lines.push(`targets: ${r.served} serving` + (r.disabled.length > 0 ? `, ${r.disabled.length} disabled` : '') + (r.failed.length > 0 ? `, ${r.failed.length} failed` : '') + ` (restored in ${r.ms} ms)`);
     for (const d of r.disabled) lines.push(`  ${d.iqn} disabled: ${d.reason}`);
     for (const f of r.failed) lines.push(`  ${f.iqn} failed: ${f.reason}`);

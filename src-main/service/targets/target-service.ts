@@ -186,6 +186,11 @@ export class TargetService {
     });
   }
 
+  /** Why the engine is not listening (a portal in use, say), or null. */
+  listenError(): string | null {
+    return this.engineError;
+  }
+
   /** Bound portals (after start), as HOST:PORT. */
   portals(): string[] {
     return this.listening.map(formatPortal);
