@@ -3,10 +3,42 @@
 // per I/O. FUA writes go through a second descriptor opened with O_DSYNC —
 // measured faster here than write + fdatasync (one thread-pool hop instead
 // of two; see native/fua-bench.mjs). flush() is fdatasync.
+//
+// Small I/O skips the thread pool when it cannot block (docs/benchmarks.md:
+// the pool round trip was about half of the main thread's time at 4 KiB):
+//   - a read of at most SYNC_IO_MAX bytes is first tried with the addon's
+//     preadNowait (preadv2 RWF_NOWAIT), which copies from the page cache and
+//     answers EAGAIN instead of waiting for the disk; what it could not get
+//     goes through the thread pool as before. Without the addon every read
+//     takes the thread pool.
+//   - a non-FUA write of at most SYNC_IO_MAX bytes covering whole pages
+//     (nothing to read back first) is a synchronous pwrite into the page
+//     cache. Linux has no RWF_NOWAIT for buffered writes on ext4 (EOPNOTSUPP),
+//     so instead any synchronous write that takes longer than
+//     SLOW_SYNC_WRITE_MS (dirty-page throttling, a slow file system) sends
+//     writes back to the thread pool for SYNC_WRITE_BACKOFF_MS.
+// Completion is still asynchronous (process.nextTick), as the Backstore
+// interface promises. SPINDLE_SYNC_IO=off turns both off, =reads keeps only
+// the reads (for comparisons).
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { AllocationExtent, Backstore, BackstoreCapabilities, IoCallback } from './types';
 import { BackstoreError } from './errors';
 import { checkIo, checkRange, closedError, fail, InFlight, readOnlyError, unsupportedError } from './common';
+import { native, type PreadNowait } from './native';
+
+/** Largest read or write tried on the main thread (see the top of the file). */
+export const SYNC_IO_MAX = 64 << 10;
+/** A synchronous write slower than this sends writes to the thread pool for a while. */
+export const SLOW_SYNC_WRITE_MS = 1;
+export const SYNC_WRITE_BACKOFF_MS = 1000;
+/** Synchronous writes must cover whole pages of this size (no read-modify-write in the kernel). */
+const PAGE_SIZE = 4096;
+const EAGAIN = 11;
+
+const syncIoSetting = process.env.SPINDLE_SYNC_IO;
+const syncReadsOn = syncIoSetting !== 'off';
+const syncWritesOn = syncIoSetting !== 'off' && syncIoSetting !== 'reads';
 
 export interface FdBackstoreInit {
   kind: 'file' | 'block';
@@ -54,6 +86,12 @@ export abstract class FdBackstore implements Backstore {
   private readonly dsyncFd: number | null;
   private readonly inFlight = new InFlight();
   private closed = false;
+  /** preadv2(RWF_NOWAIT) for small reads; null without the addon or once the descriptor refuses it. */
+  private preadNowait: PreadNowait | null = syncReadsOn ? (native?.preadNowait ?? null) : null;
+  /** Small page-aligned writes go straight to the page cache (until SLOW_SYNC_WRITE_MS says otherwise). */
+  private syncWrites = syncWritesOn;
+  /** performance.now() before which writes take the thread pool (after a slow synchronous one). */
+  private syncWritesAfter = 0;
 
   constructor(init: FdBackstoreInit) {
     this.kind = init.kind;
@@ -79,7 +117,43 @@ export abstract class FdBackstore implements Backstore {
     if (bad) return fail(cb, bad);
     if (!this.inFlight.begin()) return fail(cb, closedError(this.description));
     if (length === 0) return fail(this.done(cb), null);
+    const nowait = this.preadNowait;
+    if (nowait !== null && length <= SYNC_IO_MAX) {
+      const n = nowait(this.fd, buf, bufOffset, length, offset);
+      if (n === length) {
+        this.inFlight.end();
+        process.nextTick(cb, null);
+        return;
+      }
+      if (n > 0) return readAll(this.fd, buf, bufOffset + n, length - n, offset + n, this.done(cb));
+      // EAGAIN: not cached (the thread pool waits for the disk). 0 (end of file): readAll reports it.
+      // Anything else: this descriptor cannot do it (e.g. EOPNOTSUPP) — stop trying.
+      if (n < 0 && n !== -EAGAIN) this.preadNowait = null;
+    }
     readAll(this.fd, buf, bufOffset, length, offset, this.done(cb));
+  }
+
+  /** A synchronous pwrite into the page cache; false when the write must take the thread pool instead. */
+  private writeNow(buf: Buffer, bufOffset: number, length: number, offset: number, cb: IoCallback): boolean {
+    const t0 = performance.now();
+    if (t0 < this.syncWritesAfter) return false;
+    let n: number;
+    try {
+      n = fs.writeSync(this.fd, buf, bufOffset, length, offset);
+    } catch (err) {
+      this.inFlight.end();
+      process.nextTick(cb, err as NodeJS.ErrnoException);
+      return true;
+    }
+    const t1 = performance.now();
+    if (t1 - t0 > SLOW_SYNC_WRITE_MS) this.syncWritesAfter = t1 + SYNC_WRITE_BACKOFF_MS;
+    if (n === length) {
+      this.inFlight.end();
+      process.nextTick(cb, null);
+    } else {
+      writeAll(this.fd, buf, bufOffset + n, length - n, offset + n, this.done(cb));
+    }
+    return true;
   }
 
   write(buf: Buffer, bufOffset: number, length: number, offset: number, fua: boolean, cb: IoCallback): void {
@@ -88,7 +162,10 @@ export abstract class FdBackstore implements Backstore {
     if (bad) return fail(cb, bad);
     if (!this.inFlight.begin()) return fail(cb, closedError(this.description));
     if (length === 0) return fail(this.done(cb), null);
-    if (!fua) return writeAll(this.fd, buf, bufOffset, length, offset, this.done(cb));
+    if (!fua) {
+      if (this.syncWrites && length <= SYNC_IO_MAX && offset % PAGE_SIZE === 0 && length % PAGE_SIZE === 0 && this.writeNow(buf, bufOffset, length, offset, cb)) return;
+      return writeAll(this.fd, buf, bufOffset, length, offset, this.done(cb));
+    }
     if (this.dsyncFd !== null) return writeAll(this.dsyncFd, buf, bufOffset, length, offset, this.done(cb));
     // No O_DSYNC descriptor (not expected for a writable backstore): write, then fdatasync.
     const done = this.done(cb);

@@ -1,7 +1,9 @@
 // The small native addon (native/spindle_backstore.c) for what Node's fs lacks:
 // hole punching, preallocation, BLKDISCARD and lseek SEEK_DATA/SEEK_HOLE. Each
-// call runs on the libuv thread pool and completes through a callback, like
-// fs.read. When the addon is not built (no compiler at install time, another
+// of those runs on the libuv thread pool and completes through a callback,
+// like fs.read. One call is synchronous: preadNowait (preadv2 RWF_NOWAIT),
+// which serves small reads from the page cache on the main thread and says
+// EAGAIN rather than wait for the disk (fd-backstore.ts). When the addon is not built (no compiler at install time, another
 // OS, a bundle that left it out) `native` is null and the backstores report
 // canUnmap=false / canReportAllocation=false instead of pretending.
 //
@@ -23,7 +25,17 @@ interface RawAddon {
   discard(fd: number, offset: number, length: number, cb: RawCallback): void;
   seekData(fd: number, offset: number, cb: RawCallback): void;
   seekHole(fd: number, offset: number, cb: RawCallback): void;
+  /** Absent from addons built before it existed. */
+  preadNowait?(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): number;
 }
+
+/**
+ * preadv2(RWF_NOWAIT), synchronous, on the calling thread: bytes read (fewer
+ * than asked when only part is cached, 0 at end of file) or -errno
+ * (-EAGAIN: not in the page cache; -EOPNOTSUPP, -ENOSYS, -EINVAL: this file
+ * or kernel cannot — use the thread pool).
+ */
+export type PreadNowait = (fd: number, buf: Buffer, bufOffset: number, length: number, position: number) => number;
 
 export type NativeCallback = (err: NodeJS.ErrnoException | null) => void;
 /** `position` is -1 when lseek says ENXIO (no data / no hole at or after offset). */
@@ -38,6 +50,8 @@ export interface NativeOps {
   discard(fd: number, offset: number, length: number, cb: NativeCallback): void;
   seekData(fd: number, offset: number, cb: SeekCallback): void;
   seekHole(fd: number, offset: number, cb: SeekCallback): void;
+  /** Null when the loaded addon predates it. */
+  preadNowait: PreadNowait | null;
 }
 
 const ENXIO = 6;
@@ -79,6 +93,7 @@ function wrap(raw: RawAddon): NativeOps {
     discard: range(raw.discard, 'ioctl(BLKDISCARD)'),
     seekData: seek(raw.seekData, 'lseek(SEEK_DATA)'),
     seekHole: seek(raw.seekHole, 'lseek(SEEK_HOLE)'),
+    preadNowait: typeof raw.preadNowait === 'function' ? raw.preadNowait.bind(raw) : null,
   };
 }
 

@@ -13,6 +13,9 @@
  *     the header — and its digest — has been checked and DataSegmentLength
  *     is within maxRecvDataSegmentLength. Memory held is therefore bounded
  *     by 1072 bytes + one PDU of at most that size, whatever the peer claims.
+ *   - with `placeData`, a PDU spanning chunks whose data segment the
+ *     consumer already has a home for (a write's own buffer) has its data
+ *     copied straight there, once; only its header is copied apart.
  * Delivered buffers are never reused by the framer; they stay valid as long
  * as the caller keeps them.
  *
@@ -54,6 +57,18 @@ export interface FramerOptions {
    * `size` bytes, and stays in use until the consumer is done with the PDU.
    */
   allocate?: (size: number) => Buffer;
+  /**
+   * Asked, once a PDU's header is complete and checked but its data segment
+   * (of `dataLength` > 0 bytes) is still arriving, for a buffer to receive
+   * exactly that data — e.g. the slice of a write's buffer a Data-Out will
+   * fill. The framer copies the data there as it arrives and delivers the
+   * PDU with `data` = that buffer's first `dataLength` bytes; null (or a
+   * shorter buffer) means "assemble it as usual". Delivery still happens
+   * (or the DataDigest fails) as for any PDU, so the consumer checks the
+   * PDU then; the bytes are in its buffer either way. `bhs` is valid only
+   * during the call.
+   */
+  placeData?: (bhs: Buffer, dataLength: number) => Buffer | null;
 }
 
 /** Largest header we ever gather byte by byte: BHS + max AHS + HeaderDigest. */
@@ -69,6 +84,7 @@ export class PduFramer {
   private readonly onPdu: (pdu: RawPdu) => void;
   private readonly onError: (error: FramingError) => void;
   private readonly allocate: (size: number) => Buffer;
+  private readonly placeData: ((bhs: Buffer, dataLength: number) => Buffer | null) | null;
 
   /** Set after a fatal error or destroy(): input is ignored from then on. */
   private stopped = false;
@@ -82,6 +98,19 @@ export class PduFramer {
   private assemblyLength = 0;
   private assemblyTotal = 0;
 
+  /**
+   * A PDU whose data goes to the consumer's buffer (placeData): its header
+   * (copied), where its data goes, how much of it has come, and its tail
+   * (padding, DataDigest) gathered apart.
+   */
+  private placedHeader: Buffer | null = null;
+  private placedData: Buffer | null = null;
+  private placedLength = 0;
+  private placedFill = 0;
+  private readonly placedTail = Buffer.allocUnsafe(3 + DIGEST_LENGTH);
+  private placedTailLength = 0;
+  private placedTailFill = 0;
+
   /** Layout of the PDU in progress (valid while scratch or assembly is in use). */
   private pduHeaderDigest = false;
   private pduDataDigest = false;
@@ -91,6 +120,7 @@ export class PduFramer {
     this.onPdu = options.onPdu;
     this.onError = options.onError;
     this.allocate = options.allocate ?? Buffer.allocUnsafe;
+    this.placeData = options.placeData ?? null;
     this.headerDigest = options.headerDigest ?? false;
     this.dataDigest = options.dataDigest ?? false;
     this.maxDsl = DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH;
@@ -121,12 +151,13 @@ export class PduFramer {
 
   /** Bytes currently held for an incomplete PDU (bounded; see top of file). */
   get bufferedBytes(): number {
+    if (this.placedHeader !== null) return this.placedHeader.length + this.placedFill + this.placedTailFill;
     return this.assembly !== null ? this.assemblyLength : this.scratchLength;
   }
 
   /** True when no partial PDU is held (a clean cut between PDUs). */
   get idle(): boolean {
-    return this.assembly === null && this.scratchLength === 0;
+    return this.assembly === null && this.scratchLength === 0 && this.placedHeader === null;
   }
 
   /** Stop framing and drop any partial PDU. */
@@ -135,6 +166,8 @@ export class PduFramer {
     this.assembly = null;
     this.assemblyLength = 0;
     this.scratchLength = 0;
+    this.placedHeader = null;
+    this.placedData = null;
   }
 
   /** Feed one chunk from the socket. */
@@ -142,6 +175,12 @@ export class PduFramer {
     const n = chunk.length;
     let off = 0;
     while (off < n && !this.stopped) {
+      // 0. A PDU whose data goes straight to the consumer's buffer.
+      if (this.placedHeader !== null) {
+        off = this.continuePlaced(chunk, off);
+        continue;
+      }
+
       // 1. Finishing a PDU that spans chunks: copy straight into its buffer.
       if (this.assembly !== null) {
         const asm = this.assembly;
@@ -179,6 +218,8 @@ export class PduFramer {
       if (avail >= total) {
         off += total;
         this.deliver(chunk, off - total);
+      } else if (this.placeData !== null && this.startPlaced(chunk, off, total)) {
+        off += this.pduHeaderLength;
       } else {
         const asm = this.allocAssembly(total);
         chunk.copy(asm, 0, off, n);
@@ -197,6 +238,80 @@ export class PduFramer {
     }
     this.assemblyTotal = total;
     return buf;
+  }
+
+  /**
+   * The checked header of a PDU of `total` bytes is at `start` of `src`: ask
+   * the consumer for a home for its data. On yes, keep a copy of the header
+   * and switch to placing (the caller moves past the header).
+   */
+  private startPlaced(src: Buffer, start: number, total: number): boolean {
+    const headerLength = this.pduHeaderLength;
+    const dsl = (src[start + 5] << 16) | (src[start + 6] << 8) | src[start + 7];
+    if (dsl === 0) return false;
+    const dst = this.guardedPlace(src.subarray(start, start + BHS_LENGTH), dsl);
+    if (dst === null || dst.length < dsl) return false;
+    const header = this.allocate(headerLength);
+    src.copy(header, 0, start, start + headerLength);
+    this.placedHeader = header;
+    this.placedData = dst;
+    this.placedLength = dsl;
+    this.placedFill = 0;
+    this.placedTailLength = total - headerLength - dsl;
+    this.placedTailFill = 0;
+    return true;
+  }
+
+  private guardedPlace(bhs: Buffer, dsl: number): Buffer | null {
+    try {
+      return this.placeData!(bhs, dsl);
+    } catch (err) {
+      this.destroy();
+      throw err;
+    }
+  }
+
+  /** Feed a placed PDU from `chunk` at `off`; returns the new offset. */
+  private continuePlaced(chunk: Buffer, off: number): number {
+    const n = chunk.length;
+    if (this.placedFill < this.placedLength) {
+      const take = Math.min(this.placedLength - this.placedFill, n - off);
+      chunk.copy(this.placedData!, this.placedFill, off, off + take);
+      this.placedFill += take;
+      off += take;
+    }
+    if (this.placedFill === this.placedLength && this.placedTailFill < this.placedTailLength) {
+      const take = Math.min(this.placedTailLength - this.placedTailFill, n - off);
+      chunk.copy(this.placedTail, this.placedTailFill, off, off + take);
+      this.placedTailFill += take;
+      off += take;
+    }
+    if (this.placedFill === this.placedLength && this.placedTailFill === this.placedTailLength) this.deliverPlaced();
+    return off;
+  }
+
+  private deliverPlaced(): void {
+    const header = this.placedHeader!;
+    const dst = this.placedData!;
+    const dsl = this.placedLength;
+    const dataDigest = this.pduDataDigest;
+    this.placedHeader = null;
+    this.placedData = null;
+    const ahsLength = header[4] << 2;
+    const bhs = header.subarray(0, BHS_LENGTH);
+    const ahs = ahsLength === 0 ? EMPTY_BUFFER : header.subarray(BHS_LENGTH, BHS_LENGTH + ahsLength);
+    const data = dst.length === dsl ? dst : dst.subarray(0, dsl);
+    if (dataDigest) {
+      const pad = padLength(dsl);
+      let expected = crc32cOf(data);
+      if (pad > 0) expected = crc32cOf(this.placedTail.subarray(0, pad), expected);
+      const received = this.placedTail.readUInt32LE(pad);
+      if (expected !== received) {
+        this.guarded(this.onError, new DataDigestError(bhs, expected, received));
+        return;
+      }
+    }
+    this.guarded(this.onPdu, { bhs, ahs, data });
   }
 
   /** BHS + AHS + HeaderDigest length of the PDU whose BHS starts at `start`. */
@@ -228,6 +343,7 @@ export class PduFramer {
     const total = this.checkHeader(scratch, 0);
     this.scratchLength = 0;
     if (total < 0) return chunk.length;
+    if (total > headerLength && this.placeData !== null && this.startPlaced(scratch, 0, total)) return off;
     const asm = this.allocAssembly(total);
     scratch.copy(asm, 0, 0, headerLength);
     if (total === headerLength) {

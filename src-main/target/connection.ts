@@ -27,7 +27,7 @@ import { LoginPhase, type LoginResult } from './login';
 import { decideLogout } from './logout';
 import { Session } from './session';
 import { formatPortal } from './portal';
-import { handleDataOut, handleScsiCommand, type TaskHost } from './scsi-task';
+import { handleDataOut, handleScsiCommand, placeDataOut, type TaskHost } from './scsi-task';
 import type { IoStats } from './stats';
 import { handleTmf } from './task-management';
 import { TextExchange } from './text';
@@ -114,6 +114,8 @@ export class Connection implements TaskHost {
       onPdu: (pdu) => this.onPdu(pdu),
       onError: (err) => this.onFramingError(err),
       maxRecvDataSegmentLength: LOGIN_MRDSL,
+      // Write data that spans socket reads is copied once, straight into its command's buffer.
+      placeData: (bhs, length) => (this.state === 'ffp' ? placeDataOut(this, bhs, length) : null),
     });
     this.login = new LoginPhase(this, (result) => this.loginComplete(result));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -8,7 +8,11 @@
  * a write whose data all came as immediate data runs straight from the
  * received segment), Data-In headers written in place into the connection's
  * scratch header, and a whole read answer (Data-In burst + status) handed
- * to the socket in one corked write.
+ * to the socket in one corked write. A WRITE's data buffer comes from the
+ * SCSI layer's buffer pool and goes back once the write has completed
+ * (WRITE(6/10/12/16) only: their handler keeps no reference to Data-Out);
+ * Data-Out the framer already placed in that buffer (placeDataOut) is not
+ * copied again.
  */
 import { performance } from 'node:perf_hooks';
 import { BhsOffset, EMPTY_BUFFER, beginBhs, encodeLun, readBufferOffset, readDataSN, readFinal, readITT, readTTT } from '../iscsi/bhs';
@@ -22,6 +26,7 @@ import type { PduWriter } from '../iscsi/writer';
 import { NO_RESIDUAL, computeResidual, forEachDataIn, nextR2T, unsolicitedLimit, type Residual } from './data-plan';
 import type { Session } from './session';
 import type { ScsiCommand, ScsiResponse } from './scsi/types';
+import { defaultBufferPool } from './scsi/buffer-pool';
 import { IoStats, OP_READ, OP_WRITE, opKindOf, type OpKind } from './stats';
 
 /** Largest write a single command may announce (the SCSI layer's own limit is lower). */
@@ -32,6 +37,16 @@ export const MAX_WRITE_BYTES = 64 << 20;
  * initiator announcing huge writes and never sending them cannot eat memory.
  */
 export const MAX_PENDING_WRITE_BYTES = 256 << 20;
+
+/** Opcodes whose Data-Out buffer may come from (and go back to) the pool. */
+function poolsDataOut(opcode: number): boolean {
+  // WRITE(6), WRITE(10), WRITE(12), WRITE(16)
+  return opcode === 0x2a || opcode === 0x8a || opcode === 0xaa || opcode === 0x0a;
+}
+
+function tagOf(itt: number): string {
+  return `ITT 0x${itt.toString(16)}`;
+}
 
 /** What tasks need from their connection. */
 export interface TaskHost {
@@ -91,6 +106,8 @@ export class Task {
   aborted = false;
   /** Gathered Data-Out (writes that did not arrive whole as immediate data). */
   buf: Buffer | null = null;
+  /** The pooled buffer `buf` is a view of, returned once the command is over; null when not pooled. */
+  pooled: Buffer | null = null;
   received = 0;
   /** Unsolicited Data-Out still expected: [unsolicitedNext, unsolicitedEnd). */
   unsolicitedOpen = false;
@@ -143,6 +160,9 @@ export class Task {
       this.state = TaskState.DONE;
       this.host.session.tasks.delete(this.itt);
       this.dropBuffer();
+      // The pooled buffer is not given back: the framer may be placing a
+      // Data-Out in it right now (placeDataOut); the garbage collector takes it.
+      this.pooled = null;
       cb?.();
       return;
     }
@@ -155,6 +175,15 @@ export class Task {
     if (this.buf !== null) {
       this.host.session.pendingWriteBytes -= this.buf.length;
       this.buf = null;
+    }
+  }
+
+  /** Give the pooled Data-Out buffer back (only once nothing can use it any more). */
+  returnBuffer(): void {
+    const p = this.pooled;
+    if (p !== null) {
+      this.pooled = null;
+      defaultBufferPool.release(p);
     }
   }
 
@@ -222,8 +251,17 @@ export function handleScsiCommand(host: TaskHost, raw: RawPdu): void {
     completeTask(task, { status: ScsiStatus.TASK_SET_FULL, data: null, sense: null, dataOutLength: edtl });
     return;
   }
-  const buf = Buffer.allocUnsafe(edtl);
-  if (immediate.length > 0) immediate.copy(buf, 0);
+  let buf: Buffer;
+  if (poolsDataOut(pdu.cdb[0])) {
+    const placed = adoptPlacedImmediate(immediate, edtl);
+    const pooled = placed ?? defaultBufferPool.acquire(edtl);
+    task.pooled = pooled;
+    buf = pooled.length === edtl ? pooled : pooled.subarray(0, edtl);
+    if (placed === null && immediate.length > 0) immediate.copy(buf, 0);
+  } else {
+    buf = Buffer.allocUnsafe(edtl);
+    if (immediate.length > 0) immediate.copy(buf, 0);
+  }
   task.buf = buf;
   session.pendingWriteBytes += edtl;
   task.received = immediate.length;
@@ -279,25 +317,24 @@ export function handleDataOut(host: TaskHost, raw: RawPdu): void {
   const data = raw.data;
   const len = data.length;
   const final = readFinal(bhs);
-  const tag = `ITT 0x${itt.toString(16)}`;
   if (buf === null) {
-    failWrite(task, `Data-Out for ${tag}, which expects no data`);
+    failWrite(task, `Data-Out for ${tagOf(itt)}, which expects no data`);
     return;
   }
   if (ttt === RESERVED_TAG) {
     if (!task.unsolicitedOpen) {
-      failWrite(task, `unsolicited Data-Out for ${tag} after its unsolicited burst ended`);
+      failWrite(task, `unsolicited Data-Out for ${tagOf(itt)} after its unsolicited burst ended`);
       return;
     }
     if (dataSN !== task.unsolicitedDataSN) {
-      failWrite(task, `Data-Out for ${tag} has DataSN ${dataSN}, expected ${task.unsolicitedDataSN}`);
+      failWrite(task, `Data-Out for ${tagOf(itt)} has DataSN ${dataSN}, expected ${task.unsolicitedDataSN}`);
       return;
     }
     if (offset !== task.unsolicitedNext || offset + len > task.unsolicitedEnd) {
-      failWrite(task, `unsolicited Data-Out for ${tag} at offset ${offset}+${len}, expected ${task.unsolicitedNext} within ${task.unsolicitedEnd}`);
+      failWrite(task, `unsolicited Data-Out for ${tagOf(itt)} at offset ${offset}+${len}, expected ${task.unsolicitedNext} within ${task.unsolicitedEnd}`);
       return;
     }
-    data.copy(buf, offset);
+    if (!placedAt(data, buf, offset)) data.copy(buf, offset);
     task.unsolicitedNext += len;
     task.unsolicitedDataSN++;
     task.received += len;
@@ -316,19 +353,19 @@ export function handleDataOut(host: TaskHost, raw: RawPdu): void {
       }
     }
     if (r2t === undefined) {
-      failWrite(task, `Data-Out for ${tag} names TTT 0x${ttt.toString(16)}, which is not an outstanding R2T`);
+      failWrite(task, `Data-Out for ${tagOf(itt)} names TTT 0x${ttt.toString(16)}, which is not an outstanding R2T`);
       return;
     }
     if (dataSN !== r2t.dataSN) {
-      failWrite(task, `Data-Out for ${tag} has DataSN ${dataSN}, expected ${r2t.dataSN}`);
+      failWrite(task, `Data-Out for ${tagOf(itt)} has DataSN ${dataSN}, expected ${r2t.dataSN}`);
       return;
     }
     const end = r2t.offset + r2t.length;
     if (offset !== r2t.next || offset + len > end) {
-      failWrite(task, `Data-Out for ${tag} at offset ${offset}+${len}, expected ${r2t.next} within ${end}`);
+      failWrite(task, `Data-Out for ${tagOf(itt)} at offset ${offset}+${len}, expected ${r2t.next} within ${end}`);
       return;
     }
-    data.copy(buf, offset);
+    if (!placedAt(data, buf, offset)) data.copy(buf, offset);
     r2t.next += len;
     r2t.dataSN++;
     task.received += len;
@@ -336,11 +373,83 @@ export function handleDataOut(host: TaskHost, raw: RawPdu): void {
       task.r2ts.splice(index, 1);
       if (!task.unsolicitedOpen) sendR2Ts(task, host.session.params);
     } else if (final) {
-      failWrite(task, `Data-Out for ${tag} sets F at offset ${r2t.next}, before the end of its R2T at ${end}`);
+      failWrite(task, `Data-Out for ${tagOf(itt)} sets F at offset ${r2t.next}, before the end of its R2T at ${end}`);
       return;
     }
   }
   if (task.received === task.edtl && !task.unsolicitedOpen && task.r2ts.length === 0) startScsi(task, buf);
+}
+
+/** Whether `data` already is the bytes of `buf` at `offset` (the framer placed it there). */
+function placedAt(data: Buffer, buf: Buffer, offset: number): boolean {
+  return data.buffer === buf.buffer && data.byteOffset === buf.byteOffset + offset;
+}
+
+/**
+ * Where the framer may put the data segment of a Data-Out PDU whose header
+ * it has read but whose data is still arriving (PduFramer's placeData): the
+ * slice of the task's own buffer that a valid PDU fills, so the bytes are
+ * copied once, from the socket chunk to the write buffer. Null (the framer
+ * assembles the PDU as usual) for anything handleDataOut would not accept
+ * as it stands — it still checks the PDU when it is delivered, and a PDU
+ * that turns out bad (a DataDigest error) leaves only bytes a valid one
+ * will overwrite.
+ */
+export function placeDataOut(host: TaskHost, bhs: Buffer, dataLength: number): Buffer | null {
+  const opcode = bhs[0] & 0x3f;
+  if (opcode === Opcode.SCSI_COMMAND) return placeImmediateData(bhs, dataLength);
+  if (opcode !== Opcode.SCSI_DATA_OUT) return null;
+  const task = host.session.tasks.get(readITT(bhs));
+  if (task === undefined || task.state !== TaskState.DATA) return null;
+  const buf = task.buf;
+  if (buf === null) return null;
+  const ttt = readTTT(bhs);
+  const offset = readBufferOffset(bhs);
+  const end = offset + dataLength;
+  if (ttt === RESERVED_TAG) {
+    if (!task.unsolicitedOpen || offset !== task.unsolicitedNext || end > task.unsolicitedEnd) return null;
+  } else {
+    let ok = false;
+    for (const r2t of task.r2ts) {
+      if (r2t.ttt === ttt) {
+        ok = offset === r2t.next && end <= r2t.offset + r2t.length;
+        break;
+      }
+    }
+    if (!ok) return null;
+  }
+  return buf.subarray(offset, end);
+}
+
+/**
+ * Pooled write buffers the framer is filling, or has filled, with a WRITE's
+ * immediate data (keyed by their memory), waiting for handleScsiCommand to
+ * adopt them. A command that never arrives there (dropped, a connection
+ * closed) leaves its buffer to the garbage collector.
+ */
+const placedImmediate = new WeakMap<ArrayBufferLike, Buffer>();
+
+/**
+ * A WRITE whose immediate data spans socket chunks and whose Data-Out will
+ * not all come with it: its own pooled write buffer receives the immediate
+ * data from the framer (at offset 0), so handleScsiCommand need not copy it.
+ */
+function placeImmediateData(bhs: Buffer, dataLength: number): Buffer | null {
+  if ((bhs[1] & Flag.W) === 0 || !poolsDataOut(bhs[BhsOffset.CDB])) return null;
+  const edtl = bhs.readUInt32BE(BhsOffset.EXPECTED_DATA_TRANSFER_LENGTH);
+  if (edtl <= dataLength || edtl > MAX_WRITE_BYTES) return null;
+  const pooled = defaultBufferPool.acquire(edtl);
+  placedImmediate.set(pooled.buffer, pooled);
+  return pooled;
+}
+
+/** The pooled buffer `immediate` was placed in by placeImmediateData, if it was. */
+function adoptPlacedImmediate(immediate: Buffer, edtl: number): Buffer | null {
+  if (immediate.length === 0) return null;
+  const pooled = placedImmediate.get(immediate.buffer);
+  if (pooled === undefined) return null;
+  placedImmediate.delete(immediate.buffer);
+  return immediate.byteOffset === pooled.byteOffset && pooled.length >= edtl ? pooled : null;
 }
 
 /**
@@ -434,6 +543,8 @@ function completeTask(task: Task, resp: ScsiResponse): void {
   }
   if (session.tasks.get(task.itt) === task) session.tasks.delete(task.itt);
   task.buf = null;
+  // The SCSI layer is done with the Data-Out (a WRITE completes after its I/O).
+  task.returnBuffer();
   const reserved = task.dataInReserved;
   task.dataInReserved = 0;
   if (task.aborted || host.closed || session.closed) {

@@ -434,3 +434,82 @@ test('without the native addon, unmap and allocation are reported as unsupported
   assert.equal(out.allocErr, 'BACKSTORE_UNSUPPORTED');
   assert.equal(out.writeErr, null);
 });
+
+// Small I/O on the main thread (fd-backstore.ts: preadv2 RWF_NOWAIT reads, synchronous page-cache writes).
+
+test('small reads and writes (page-aligned, unaligned, straddling cached and uncached data) read back exactly, completing asynchronously', async () => {
+  const { b } = await image(8 * MiB);
+  const model = Buffer.alloc(8 * MiB);
+  const cases: Array<[number, number]> = [
+    [0, 4096],
+    [4096, 65536],
+    [512, 512],
+    [8192 + 512, 4096],
+    [65536, 65536 + 4096], // over the synchronous limit: the thread pool
+    [3 * MiB, 4096],
+    [8 * MiB - 4096, 4096],
+  ];
+  for (const [offset, length] of cases) {
+    const data = randomBytes(length);
+    let sync = true;
+    const p = new Promise<void>((res, rej) =>
+      b.write(data, 0, length, offset, false, (e) => {
+        assert.equal(sync, false, 'write callback ran before write() returned');
+        if (e) rej(e);
+        else res();
+      }),
+    );
+    sync = false;
+    await p;
+    data.copy(model, offset);
+  }
+  for (const [offset, length] of [...cases, [0, 128 * 1024] as [number, number], [4 * MiB, 4096] as [number, number]]) {
+    const got = Buffer.alloc(length + 16, 0xee);
+    let sync = true;
+    const p = new Promise<void>((res, rej) =>
+      b.read(got, 8, length, offset, (e) => {
+        assert.equal(sync, false, 'read callback ran before read() returned');
+        if (e) rej(e);
+        else res();
+      }),
+    );
+    sync = false;
+    await p;
+    assert.ok(got.subarray(8, 8 + length).equals(model.subarray(offset, offset + length)), `read ${offset}+${length}`);
+    assert.equal(got[7], 0xee);
+    assert.equal(got[8 + length], 0xee);
+  }
+  // FUA writes keep their O_DSYNC path and still land.
+  const fuaData = randomBytes(4096);
+  await write(b, fuaData, 0, 4096, 2 * MiB, true);
+  const back = Buffer.alloc(4096);
+  await read(b, back, 0, 4096, 2 * MiB);
+  assert.ok(back.equals(fuaData));
+  await close(b);
+});
+
+test('a small read or write after close fails with BACKSTORE_CLOSED', async () => {
+  const { b } = await image(MiB);
+  await close(b);
+  await assert.rejects(read(b, Buffer.alloc(4096), 0, 4096, 0), { code: 'BACKSTORE_CLOSED' });
+  await assert.rejects(write(b, Buffer.alloc(4096), 0, 4096, 0), { code: 'BACKSTORE_CLOSED' });
+});
+
+test('the addon reads from the page cache without blocking (preadNowait)', { skip: !nativeStatus.available }, async () => {
+  const { native } = await import('../../src-main/backstore/native');
+  assert.ok(native?.preadNowait, 'the addon has preadNowait (rebuild it with `npm run build:native`)');
+  const path = fresh();
+  fs.writeFileSync(path, Buffer.alloc(8192, 0x5a));
+  const fd = fs.openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(8192);
+    assert.equal(native.preadNowait!(fd, buf, 0, 4096, 0), 4096);
+    assert.equal(buf[0], 0x5a);
+    assert.equal(native.preadNowait!(fd, buf, 4096, 4096, 6144), 2048, 'short at end of file');
+    assert.equal(native.preadNowait!(fd, buf, 0, 4096, 1 << 20), 0, 'nothing past the end');
+    assert.throws(() => native.preadNowait!(fd, buf, 4096, 8192, 0), RangeError);
+    assert.ok(native.preadNowait!(123456, buf, 0, 4096, 0) < 0, 'a bad descriptor is -EBADF');
+  } finally {
+    fs.closeSync(fd);
+  }
+});

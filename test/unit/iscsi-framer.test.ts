@@ -237,6 +237,96 @@ describe('PduFramer: framing', () => {
   });
 });
 
+describe('PduFramer: placeData (Data-Out straight into the consumer buffer)', () => {
+  /** A placeData that hands out a fresh home for every PDU with odd ITT, and records what it gave. */
+  function placer() {
+    const given = new Map<number, Buffer>();
+    const calls: Array<{ itt: number; dsl: number }> = [];
+    const placeData = (bhs: Buffer, dsl: number): Buffer | null => {
+      const itt = bhs.readUInt32BE(16);
+      calls.push({ itt, dsl });
+      if (itt % 2 === 0) return null;
+      const home = Buffer.alloc(dsl + 8, 0xee); // longer than asked: only dsl bytes are the data
+      given.set(itt, home);
+      return home;
+    };
+    return { given, calls, placeData };
+  }
+
+  for (const [hd, dd] of DIGEST_MODES) {
+    it(`re-frames identically at every cut, placing the data of spanning PDUs (HeaderDigest ${hd}, DataDigest ${dd})`, () => {
+      const pdus = [...mixedPdus(), makePdu(31, 1001, 4), makePdu(33, 70)];
+      const stream = Buffer.concat(pdus.map((p) => wire(p, hd, dd)));
+      let placed = 0;
+      for (let cut = 1; cut < stream.length; cut += 7) {
+        const pl = placer();
+        const c = collect({ headerDigest: hd, dataDigest: dd, placeData: pl.placeData });
+        c.framer.push(stream.subarray(0, cut));
+        c.framer.push(stream.subarray(cut));
+        assert.equal(c.errors.length, 0, `cut at ${cut}`);
+        assertSame(c.pdus, pdus);
+        assert.equal(c.framer.idle, true);
+        for (const got of c.pdus) {
+          const home = pl.given.get(got.bhs.readUInt32BE(16));
+          if (home === undefined) continue;
+          placed++;
+          assert.equal(got.data.buffer, home.buffer, 'data delivered in the consumer buffer');
+          assert.equal(got.data.byteOffset, home.byteOffset);
+          assert.equal(home[got.data.length], 0xee, 'nothing written past the data segment');
+        }
+        // Asked only for PDUs with data that span the cut.
+        for (const call of pl.calls) assert.ok(call.dsl > 0);
+      }
+      assert.ok(placed > 0, 'some PDUs were placed');
+    });
+  }
+
+  it('places from 1-byte chunks and from large chunks, digests on', () => {
+    const pdus = [makePdu(1, 70000), makePdu(2, 3), makePdu(3, 65537, 8), makePdu(5, 0)];
+    const stream = Buffer.concat(pdus.map((p) => wire(p, true, true)));
+    for (const size of [1, 1000, 65536]) {
+      const pl = placer();
+      const c = collect({ headerDigest: true, dataDigest: true, maxRecvDataSegmentLength: 1 << 20, placeData: pl.placeData });
+      for (let off = 0; off < stream.length; off += size) c.framer.push(stream.subarray(off, off + size));
+      assert.equal(c.errors.length, 0);
+      assertSame(c.pdus, pdus);
+      assert.equal(c.pdus[0].data.buffer, pl.given.get(1)!.buffer);
+      assert.equal(c.pdus[2].data.buffer, pl.given.get(3)!.buffer);
+    }
+  });
+
+  it('is not asked about a PDU lying whole in one chunk (zero copies already)', () => {
+    const pl = placer();
+    const c = collect({ placeData: pl.placeData });
+    c.framer.push(wire(makePdu(1, 100)));
+    assert.equal(pl.calls.length, 0);
+    assert.equal(c.pdus.length, 1);
+  });
+
+  it('reports a DataDigestError for a placed PDU and keeps framing', () => {
+    const pdus = [makePdu(1, 5000), makePdu(3, 5000)];
+    const stream = Buffer.concat(pdus.map((p) => wire(p, false, true)));
+    stream[48 + 100] ^= 0xff;
+    const pl = placer();
+    const c = collect({ dataDigest: true, placeData: pl.placeData, maxRecvDataSegmentLength: 65536 });
+    for (let off = 0; off < stream.length; off += 1500) c.framer.push(stream.subarray(off, off + 1500));
+    assert.equal(c.errors.length, 1);
+    assert.ok(c.errors[0] instanceof DataDigestError);
+    assert.deepEqual(c.errors[0].bhs, pdus[0].bhs);
+    assertSame(c.pdus, [pdus[1]]);
+    assert.equal(c.framer.isStopped, false);
+  });
+
+  it('assembles as usual when placeData returns a buffer shorter than the segment', () => {
+    const p = makePdu(1, 3000);
+    const stream = wire(p);
+    const c = collect({ placeData: () => Buffer.alloc(10) });
+    c.framer.push(stream.subarray(0, 100));
+    c.framer.push(stream.subarray(100));
+    assertSame(c.pdus, [p]);
+  });
+});
+
 describe('PduFramer: digest errors', () => {
   it('reports a corrupted BHS as a fatal HeaderDigestError and delivers nothing after it', () => {
     const pdus = [makePdu(1, 4), makePdu(2, 4), makePdu(3, 4)];

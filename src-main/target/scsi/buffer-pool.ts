@@ -1,8 +1,9 @@
 /**
- * Size-class pool for Data-In buffers. READs at QD 32 would otherwise
- * allocate (and later collect) a fresh multi-KiB buffer per command; here a
- * buffer of the next power of two is taken from a free list and given back
- * once the connection layer has sent it.
+ * Size-class pool for Data-In buffers and WRITE Data-Out buffers. READs at
+ * QD 32 would otherwise allocate (and later collect) a fresh multi-KiB
+ * buffer per command, and 1 MiB WRITEs a megabyte each; here a buffer of the
+ * next power of two is taken from a free list and given back once the
+ * connection layer has sent it (reads) or the write has completed (writes).
  *
  * Classes run from 4 KiB to 16 MiB. Each class keeps at most a few free
  * buffers and the pool as a whole keeps at most `maxRetainedBytes`, so an
@@ -14,9 +15,9 @@ const MIN_SHIFT = 12; // 4 KiB
 const MAX_SHIFT = 24; // 16 MiB
 
 export interface BufferPoolOptions {
-  /** Free bytes the pool may hold (default 64 MiB). */
+  /** Free bytes the pool may hold (default 24 MiB: QD 8 of 1 MiB reads and writes, with room; SPEC §6 memory goal). */
   maxRetainedBytes?: number;
-  /** Free buffers kept per size class (default 64). */
+  /** Free buffers kept per size class (default 32). */
   maxPerClass?: number;
 }
 
@@ -27,8 +28,8 @@ export class BufferPool {
   private readonly maxPerClass: number;
 
   constructor(options: BufferPoolOptions = {}) {
-    this.maxRetainedBytes = options.maxRetainedBytes ?? 64 << 20;
-    this.maxPerClass = options.maxPerClass ?? 64;
+    this.maxRetainedBytes = options.maxRetainedBytes ?? 24 << 20;
+    this.maxPerClass = options.maxPerClass ?? 32;
     for (let s = MIN_SHIFT; s <= MAX_SHIFT; s++) this.free.push([]);
   }
 
