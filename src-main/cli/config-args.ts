@@ -1,6 +1,7 @@
 // Parsing of the configuration flags the service commands share:
 // --lun N=SPEC, --chap USER:SECRET (or USER:@FILE), and the output helpers.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseBackstoreSpec } from '../backstore';
 import type { BackstoreRefParams } from '../service/api/schema';
 import { usageError } from './errors';
@@ -26,11 +27,12 @@ export function parseLunArg(flag: string, arg: string): LunArg {
     case 'memory':
       return { lun, backstore: { kind: 'memory', sizeBytes: spec.sizeBytes! } };
     case 'block':
-      return { lun, backstore: { kind: 'block', path: spec.path! } };
+      return { lun, backstore: { kind: 'block', path: resolve(spec.path!) } };
     case 'file':
+      // Paths are the caller's: a running serve has another working directory.
       return {
         lun,
-        backstore: { kind: 'file', path: spec.path!, ...(spec.sizeBytes !== undefined ? { sizeBytes: spec.sizeBytes, create: true } : {}) },
+        backstore: { kind: 'file', path: resolve(spec.path!), ...(spec.sizeBytes !== undefined ? { sizeBytes: spec.sizeBytes, create: true } : {}) },
       };
   }
 }

@@ -28,7 +28,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { checkChapConfig, sealCredentials } from '../iscsi/chap';
-import { validateIscsiName, normalizeIscsiName } from '../iscsi/names';
+import { checkWireIscsiName, validateIscsiName, normalizeIscsiName } from '../iscsi/names';
 import { Connection } from './connection';
 import { wireName } from './login';
 import type {
@@ -274,6 +274,11 @@ export class TargetEngine extends EventEmitter<TargetEngineEvents> {
     return [...node.backstores.values()];
   }
 
+  /** Change a target's TargetAlias (sent from the next login on). */
+  setAlias(iqn: string, alias: string | undefined): void {
+    this.requireTarget(iqn).alias = alias;
+  }
+
   targetNames(): string[] {
     return [...this.targets.keys()];
   }
@@ -504,7 +509,8 @@ function aclEntry(item: string | InitiatorAccess, field: string): AclEntry {
   if (typeof rawName !== 'string') {
     throw new TargetConfigError('INITIATOR_NAME_INVALID', `${field || 'initiator'}: give the initiator's iSCSI name (iqn.… or eui.…)`, `${at}name`);
   }
-  const v = validateIscsiName(rawName);
+  // The login takes names as lenient as checkWireIscsiName (a Windows host name's '_'); so must the ACL, or an initiator the login lets through could never be allowed.
+  const v = checkWireIscsiName(rawName);
   if (!v.ok) throw new TargetConfigError('INITIATOR_NAME_INVALID', `initiator name "${printable(rawName)}": ${v.reason}`, field === '' ? 'initiatorName' : `${at}name`);
   if (typeof item === 'string') return { name: v.name, chap: undefined };
   return { name: v.name, chap: loginChap(item.chap, item.mutualChap, at, v.name) };

@@ -1,7 +1,7 @@
 // The service's configuration commands: targets, luns, acls, requests and
 // config. Each works through a running `spindle serve` on the data dir, or
 // directly on its DB when none runs (see service-client.ts).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AccessRequestView, SpindleApi, TargetView } from '../../service/api/schema';
 import { parseCommandArgs } from '../args';
 import type { Command } from '../command';
@@ -313,7 +313,11 @@ ${DATA_HELP}`,
     if (file === '-') process.stdout.write(json);
     else {
       try {
-        writeFileSync(file!, json, { mode: 0o600 });
+        // It holds CHAP secrets: written 0600 beside the target and moved over it, so an existing 0644 file does not keep its mode.
+        const tmp = `${file}.${process.pid}.tmp`;
+        writeFileSync(tmp, json, { mode: 0o600 });
+        chmodSync(tmp, 0o600);
+        renameSync(tmp, file!);
       } catch (err) {
         throw new CliError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }

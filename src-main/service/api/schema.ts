@@ -4,7 +4,7 @@
 // Pure: no Node or Electron imports, so the renderer bundles it too.
 import { z } from 'zod';
 import type { DiskReport } from '../../disks/types';
-import { validateIscsiName } from '../../iscsi/names';
+import { checkWireIscsiName, validateIscsiName } from '../../iscsi/names';
 import { EVENT_NAMES, METHOD_NAMES } from './names';
 
 // ---- value schemas -------------------------------------------------------
@@ -180,6 +180,24 @@ const iscsiName = (what: string) =>
     if (!r.ok) ctx.addIssue({ code: 'custom', message: `not a valid ${what}: ${r.reason}` });
   });
 
+/**
+ * Initiator names as leniently as the login takes them (checkWireIscsiName):
+ * initiators in the field send names with, say, a Windows host name's '_',
+ * and Spindle must be able to allow what it records.
+ */
+const initiatorName = z.string().superRefine((s, ctx) => {
+  const r = checkWireIscsiName(s.trim());
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: `not a usable initiator name: ${r.reason}` });
+});
+
+/** An absolute path (POSIX, or a Windows drive/UNC path): a relative one would resolve in the service's folder, not the caller's. */
+const absolutePath = (what: string) =>
+  z
+    .string()
+    .min(1, `give the ${what}`)
+    .max(4096)
+    .refine((p) => /^(\/|[A-Za-z]:[\\/]|\\\\)/.test(p), `give the full path of the ${what} (starting with /)`);
+
 /** A target by IQN (any case) or id. */
 const targetRef = z.union([z.string().min(1).max(223), z.number().int().positive()]);
 
@@ -201,7 +219,7 @@ export const backstoreRefSchema = z.union([
   z
     .object({
       kind: z.literal('file'),
-      path: z.string().min(1, 'give the image file path'),
+      path: absolutePath('image file'),
       /** Create the image (sparse) when it does not exist. */
       create: z.boolean().optional(),
       sizeBytes: sizeBytes.optional(),
@@ -210,7 +228,7 @@ export const backstoreRefSchema = z.union([
       name: z.string().min(1).max(64).optional(),
     })
     .strict(),
-  z.object({ kind: z.literal('block'), path: z.string().min(1, 'give the device path, e.g. /dev/sdb'), readOnly: z.boolean().optional(), name: z.string().min(1).max(64).optional() }).strict(),
+  z.object({ kind: z.literal('block'), path: absolutePath('device, e.g. /dev/sdb'), readOnly: z.boolean().optional(), name: z.string().min(1).max(64).optional() }).strict(),
   z.object({ kind: z.literal('memory'), sizeBytes, name: z.string().min(1).max(64).optional() }).strict(),
 ]);
 export type BackstoreRefParams = z.infer<typeof backstoreRefSchema>;
@@ -218,7 +236,7 @@ export type BackstoreRefParams = z.infer<typeof backstoreRefSchema>;
 const lunNumber = z.number().int().min(0).max(16383);
 export const lunSchema = z.object({ lun: lunNumber, backstore: backstoreRefSchema, readOnly: z.boolean().optional() }).strict();
 export const aclSchema = z
-  .object({ initiatorIqn: iscsiName('initiator name'), chap: chapSchema.optional(), mutualChap: chapSchema.optional() })
+  .object({ initiatorIqn: initiatorName, chap: chapSchema.optional(), mutualChap: chapSchema.optional() })
   .strict();
 
 // ---- methods ---------------------------------------------------------------
@@ -249,7 +267,7 @@ export const methodParams = {
   'luns.add': z.object({ target: targetRef, lun: lunNumber, backstore: backstoreRefSchema, readOnly: z.boolean().optional() }).strict(),
   'luns.remove': z.object({ target: targetRef, lun: lunNumber }).strict(),
   'acls.add': z
-    .object({ target: targetRef, initiatorIqn: iscsiName('initiator name'), chap: chapSchema.optional(), mutualChap: chapSchema.optional() })
+    .object({ target: targetRef, initiatorIqn: initiatorName, chap: chapSchema.optional(), mutualChap: chapSchema.optional() })
     .strict(),
   'acls.remove': z.object({ target: targetRef, initiatorIqn: z.string().min(1).max(223) }).strict(),
   'requests.list': z.object({ pending: z.boolean().optional() }).strict().optional(),
@@ -264,7 +282,7 @@ export const methodParams = {
     .refine((p) => (p.id === undefined) !== (p.initiatorIqn === undefined), 'give either id or initiatorIqn'),
   'sessions.list': none,
   'sessions.kick': z.object({ id: z.string().min(1).max(128) }).strict(),
-  'images.create': z.object({ path: z.string().min(1, 'give the image file path'), sizeBytes, thin: z.boolean().optional() }).strict(),
+  'images.create': z.object({ path: absolutePath('image file'), sizeBytes, thin: z.boolean().optional() }).strict(),
   'remotes.list': none,
   /** Saves (or updates, by host + port + IQN) a remote target to connect to. */
   'remotes.save': z
@@ -376,12 +394,31 @@ export function parseParams<M extends MethodName>(method: M, params: unknown): z
   const r = schema.safeParse(params);
   if (r.success) return r.data as z.output<(typeof methodParams)[M]>;
   const fields: Record<string, string> = {};
-  for (const issue of r.error.issues) {
+  for (const issue of bestIssues(r.error.issues)) {
     const path = issue.path.join('.') || '(params)';
     fields[path] ??= issue.message;
   }
   const summary = Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join('; ');
   throw new ApiError('INVALID_PARAMS', `Invalid parameters for ${method} — ${summary}`, fields);
+}
+
+type Issue = { code: string; path: PropertyKey[]; message: string; errors?: Issue[][] };
+
+/**
+ * A union that fails reports every alternative's problems; the alternative
+ * with the fewest is the one the caller meant (a file backstore missing its
+ * path, not "this is not an {id}"). Paths are made absolute again.
+ */
+function bestIssues(issues: readonly Issue[], prefix: PropertyKey[] = []): Issue[] {
+  const out: Issue[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors !== undefined && issue.errors.length > 0) {
+      const branches = issue.errors.map((branch) => bestIssues(branch, path));
+      out.push(...branches.reduce((a, b) => (b.length < a.length ? b : a)));
+    } else out.push({ ...issue, path });
+  }
+  return out;
 }
 
 export function isMethodName(s: unknown): s is MethodName {

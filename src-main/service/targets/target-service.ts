@@ -7,7 +7,8 @@
 // Without an engine (`serving: false`: the CLI working directly on the DB
 // while no `spindle serve` runs) the same handlers only change the store;
 // the next `serve` picks the changes up at restore.
-import { rm, stat, statfs } from 'node:fs/promises';
+import { realpath, rm, stat, statfs } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { openBackstore, type Backstore as OpenBackstore } from '../../backstore';
 import { createImage } from '../../backstore/file';
@@ -60,6 +61,8 @@ interface LiveTarget {
 interface OpenedBackstore {
   backstore: OpenBackstore;
   refs: number;
+  /** Set while unused and about to close; a new user cancels it (a block device is O_EXCL: a second open would fail). */
+  closeTimer: NodeJS.Timeout | null;
 }
 
 export interface RestoreReport {
@@ -71,6 +74,9 @@ export interface RestoreReport {
 
 /** How often one initiator's refusals for one target are written to the store, at most. */
 const REQUEST_RECORD_INTERVAL_MS = 1000;
+/** New (initiator, target) access requests recorded per minute, at most; and pending ones kept. */
+const NEW_REQUESTS_PER_MINUTE = 30;
+const MAX_PENDING_REQUESTS = 200;
 /** Backstores opened at once while restoring. */
 const RESTORE_CONCURRENCY = 16;
 
@@ -81,6 +87,7 @@ export class TargetService {
   private readonly live = new Map<string, LiveTarget>();
   private readonly opened = new Map<number, Promise<OpenedBackstore>>();
   private readonly lastRecorded = new Map<string, number>();
+  private newRequestWindow = { start: 0, count: 0, warned: false };
   private readonly rates = new RateTracker();
   /** Store changes and engine changes happen one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -113,6 +120,9 @@ export class TargetService {
       const engine = new TargetEngine({ ...this.opts.engine, portals });
       engine.on('login-refused', (ev) => this.onLoginRefused(ev));
       engine.on('discovery-filtered', (ev) => {
+        // Only a newcomer (allowed nowhere) is announced from discovery: one that already uses a share
+        // is not asking for the others just because SendTargets hid them.
+        if (this.store.acls.list().some((a) => normalizeIscsiName(a.initiatorIqn) === normalizeIscsiName(ev.initiatorName))) return;
         for (const iqn of ev.hidden) this.recordRequest(ev.initiatorName, ev.address, iqn);
       });
       engine.on('session-opened', (s) => this.opts.emit('sessions.opened', sessionView(s)));
@@ -148,12 +158,13 @@ export class TargetService {
       if (blockLuns.length > 0) {
         const report = await scanDisks().catch(() => null);
         for (const { t, l } of blockLuns) {
-          const problem = report === null ? 'the disk list could not be read to check it' : diskProblem(report, l.backstore.path ?? '', l.readOnly);
+          const problem = report === null ? 'the disk list could not be read to check it' : diskProblem(report, await realPath(l.backstore.path ?? ''), l.readOnly);
           if (problem !== null) refused.set(t.id, `${l.backstore.path} ${problem}`);
         }
       }
       // Open what will be served, a few at a time (each target then finds its backstores open).
-      const toOpen = ids.filter((id) => !missing.has(id)).map((id) => byId.get(id)!);
+      const servable = new Set(targets.filter((t) => !refused.has(t.id)).flatMap((t) => t.luns.map((l) => l.backstore.id)));
+      const toOpen = ids.filter((id) => !missing.has(id) && servable.has(id)).map((id) => byId.get(id)!);
       for (let i = 0; i < toOpen.length && this.engine !== null; i += RESTORE_CONCURRENCY) {
         await Promise.all(toOpen.slice(i, i + RESTORE_CONCURRENCY).map((b) => this.open(b).catch(() => undefined)));
       }
@@ -206,7 +217,10 @@ export class TargetService {
     await Promise.all(
       [...this.opened.values()].map((p) =>
         p.then(
-          (o) => new Promise<void>((r) => o.backstore.close(() => r())),
+          (o) => {
+            if (o.closeTimer !== null) clearTimeout(o.closeTimer);
+            return new Promise<void>((r) => o.backstore.close(() => r()));
+          },
           () => undefined,
         ),
       ),
@@ -275,7 +289,7 @@ export class TargetService {
   private open(b: StoredBackstore): Promise<OpenedBackstore> {
     let p = this.opened.get(b.id);
     if (p === undefined) {
-      p = openBackstore(backstoreSpecOf(b)).then((backstore) => ({ backstore, refs: 0 }));
+      p = openBackstore(backstoreSpecOf(b)).then((backstore): OpenedBackstore => ({ backstore, refs: 0, closeTimer: null }));
       this.opened.set(b.id, p);
       p.catch(() => this.opened.delete(b.id));
     }
@@ -286,6 +300,10 @@ export class TargetService {
   private async acquire(b: StoredBackstore): Promise<OpenBackstore> {
     const o = await this.open(b);
     o.refs++;
+    if (o.closeTimer !== null) {
+      clearTimeout(o.closeTimer);
+      o.closeTimer = null;
+    }
     return o.backstore;
   }
 
@@ -294,11 +312,15 @@ export class TargetService {
     if (p === undefined) return;
     void p.then((o) => {
       o.refs--;
-      if (o.refs <= 0 && this.opened.get(id) === p) {
+      if (o.refs > 0 || o.closeTimer !== null) return;
+      // In-flight commands of a removed LUN finish first; until it closes, a new LUN on it reuses it.
+      o.closeTimer = setTimeout(() => {
+        o.closeTimer = null;
+        if (o.refs > 0 || this.opened.get(id) !== p) return;
         this.opened.delete(id);
-        // In-flight commands of a removed LUN finish first: close on the next turn.
-        setTimeout(() => o.backstore.close(() => undefined), 1000).unref();
-      }
+        o.backstore.close(() => undefined);
+      }, 1000);
+      o.closeTimer.unref();
     });
   }
 
@@ -326,6 +348,17 @@ export class TargetService {
     if (this.lastRecorded.size > 10_000) this.lastRecorded.clear();
     try {
       if (this.store.targets.get(targetName) === undefined) return;
+      // A flood of made-up names must not fill the DB: a few new requests a minute, and a cap on pending ones.
+      const isNew = this.store.accessRequests.find(initiatorName, targetName).length === 0;
+      if (isNew) {
+        if (now - this.newRequestWindow.start > 60_000) this.newRequestWindow = { start: now, count: 0, warned: false };
+        if (this.newRequestWindow.count >= NEW_REQUESTS_PER_MINUTE || this.store.accessRequests.list({ pending: true }).length >= MAX_PENDING_REQUESTS) {
+          if (!this.newRequestWindow.warned) this.opts.log('warn', `too many new access requests; not recording ${initiatorName} (${address}) for now`);
+          this.newRequestWindow.warned = true;
+          return;
+        }
+        this.newRequestWindow.count++;
+      }
       const r = this.store.accessRequests.record({ initiatorIqn: initiatorName, address, targetIqn: targetName });
       if (r.decision === null) {
         if (r.isNew) this.opts.log('info', `${r.initiatorIqn} (${r.address}) asked for ${r.targetIqn}: waiting for a decision`);
@@ -456,6 +489,7 @@ export class TargetService {
     return this.serial(() => {
       const t = this.requireTarget(p.target);
       const updated = p.alias !== undefined ? this.store.targets.update(t.id, { alias: p.alias }) : t;
+      if (this.live.get(t.iqn)?.state === 'serving' && this.engine !== null) this.engine.setAlias(t.iqn, updated.alias ?? undefined);
       this.emitTargets();
       return this.view(updated);
     });
@@ -464,7 +498,11 @@ export class TargetService {
   remove(p: { target: string | number; keepBackstores?: boolean | undefined }): Promise<{ deleted: string }> {
     return this.serial(() => {
       const t = this.requireTarget(p.target);
-      this.store.targets.remove(t.id, { keepBackstores: p.keepBackstores ?? false });
+      this.store.transaction(() => {
+        this.store.targets.remove(t.id, { keepBackstores: p.keepBackstores ?? false });
+        // Its requests go too: an old "allowed" one would swallow a refusal for a new target of the same name.
+        for (const r of this.store.accessRequests.list({ target: t.iqn })) this.store.accessRequests.remove(r.id);
+      });
       this.deactivate(t.iqn);
       this.opts.log('info', `target ${t.iqn} removed`);
       this.emitTargets();
@@ -487,8 +525,12 @@ export class TargetService {
         if (problem !== null) {
           throw new ApiError('BACKSTORE_MISSING', `${t.iqn} cannot be enabled: ${problem}`, { target: problem });
         }
+        // The disk may have become the system disk, or been mounted, since it was added.
+        if (l.backstore.kind === 'block') await this.checkDisk(l.backstore.path ?? '', l.readOnly, 'target');
       }
       const now = this.store.targets.setEnabled(t.id, true);
+      // A target that failed to start (a portal, a backstore) is tried again.
+      if (this.live.get(now.iqn)?.state === 'failed') this.live.delete(now.iqn);
       if (this.opts.serving && !this.live.has(now.iqn)) await this.tryActivate(now);
       this.opts.log('info', `target ${t.iqn} enabled`);
       this.emitTargets();
@@ -552,8 +594,12 @@ export class TargetService {
   addAcl(p: { target: string | number; initiatorIqn: string; chap?: ChapInput | undefined; mutualChap?: ChapInput | undefined }): Promise<TargetView> {
     return this.serial(() => {
       const t = this.requireTarget(p.target);
-      const acl = this.store.acls.add(t.id, { initiatorIqn: p.initiatorIqn, chap: p.chap ?? null, mutualChap: p.mutualChap ?? null });
-      this.applyAccess(t.iqn, acl.initiatorIqn, p.chap ?? null, p.mutualChap ?? null);
+      // One transaction around both: an entry the engine refuses is not stored either.
+      const acl = this.store.transaction(() => {
+        const added = this.store.acls.add(t.id, { initiatorIqn: p.initiatorIqn, chap: p.chap ?? null, mutualChap: p.mutualChap ?? null });
+        this.applyAccess(t.iqn, added.initiatorIqn, p.chap ?? null, p.mutualChap ?? null);
+        return added;
+      });
       this.opts.log('info', `${acl.initiatorIqn} may now log in to ${t.iqn}${acl.chapUser !== null ? ' (with CHAP)' : ''}`);
       this.emitTargets();
       return this.view(this.requireTarget(t.id));
@@ -606,16 +652,29 @@ export class TargetService {
       });
     }
     const pending = found.filter((r) => r.decision === null);
-    return (pending.length > 0 ? pending : found).map((r) => r.id);
+    const chosen = pending.length > 0 ? pending : found;
+    // One name, several targets: letting it into all of them at once is too easy a mistake (two writers corrupt a file system).
+    if (targetIqn === undefined && chosen.length > 1) {
+      throw new ApiError(
+        'REQUEST_AMBIGUOUS',
+        `${p.initiatorIqn} asked for ${chosen.length} targets (${chosen.map((r) => r.targetIqn).join(', ')}) — say which one (--target IQN), or use the request id.`,
+        { target: 'say which target' },
+      );
+    }
+    return chosen.map((r) => r.id);
   }
 
   allowRequests(p: { id?: number | undefined; initiatorIqn?: string | undefined; target?: string | number | undefined }): Promise<AccessRequestView[]> {
     return this.serial(() => {
       const out: AccessRequestView[] = [];
       for (const id of this.matchRequests(p)) {
-        const { request, acl } = this.store.accessRequests.allow(id);
-        const creds = this.store.acls.credentials(acl.id);
-        this.applyAccess(normalizeIscsiName(request.targetIqn), acl.initiatorIqn, creds.chap, creds.mutualChap);
+        // One transaction around both: if the engine refuses the entry, the store keeps neither the ACL nor the decision.
+        const { request, acl } = this.store.transaction(() => {
+          const done = this.store.accessRequests.allow(id);
+          const creds = this.store.acls.credentials(done.acl.id);
+          this.applyAccess(normalizeIscsiName(done.request.targetIqn), done.acl.initiatorIqn, creds.chap, creds.mutualChap);
+          return done;
+        });
         this.opts.log('info', `access request ${id}: ${request.initiatorIqn} allowed on ${request.targetIqn}`);
         out.push(requestView(request));
       }
@@ -629,9 +688,16 @@ export class TargetService {
     return this.serial(() => {
       const out = this.matchRequests(p).map((id) => {
         const r = this.store.accessRequests.decide(id, 'denied');
+        // Denying one that was allowed takes the access away again, sessions included.
+        const target = this.store.targets.get(r.targetIqn);
+        if (target !== undefined && this.store.acls.removeFor(target.id, r.initiatorIqn)) {
+          if (this.live.get(target.iqn)?.state === 'serving' && this.engine !== null) this.engine.disallowInitiator(target.iqn, r.initiatorIqn, true);
+          this.opts.log('info', `${r.initiatorIqn} removed from the access list of ${target.iqn}`);
+        }
         this.opts.log('info', `access request ${id}: ${r.initiatorIqn} denied on ${r.targetIqn}`);
         return requestView(r);
       });
+      this.emitTargets();
       this.opts.emit('requests.decided', out);
       return out;
     });
@@ -649,10 +715,12 @@ export class TargetService {
     return this.serial(async () => {
       const { config, unmapped } = importLio(p.json);
       await this.screenImportedDisks(config, unmapped);
-      if (p.replace === true) for (const iqn of [...this.live.keys()]) this.deactivate(iqn);
       const applied = applyConfig(this.store, config, { replace: p.replace === true });
+      // Only once the store took it: the old targets stop (a replaced one starts again below with its new config).
+      if (p.replace === true) for (const iqn of [...this.live.keys()]) this.deactivate(iqn);
       if (this.opts.serving) {
         for (const t of this.store.targets.list()) {
+          if (this.live.get(t.iqn)?.state === 'failed') this.live.delete(t.iqn);
           if (!t.enabled || this.live.has(t.iqn)) continue;
           const gone = (await Promise.all(t.luns.map((l) => backingProblem(l.backstore)))).find((x) => x !== null);
           if (gone !== undefined && gone !== null) {
@@ -679,19 +747,28 @@ export class TargetService {
     if (blocks.length === 0) return;
     const report = await scanDisks().catch(() => null);
     for (const b of blocks) {
-      const path = b.path!;
+      const path = await realPath(b.path!);
+      // A block storage object no LUN uses is still a stored backstore a LUN could name later: judge it (read-only at best) too.
+      if (!config.targets.some((t) => t.luns.some((l) => l.backstore === b.name))) {
+        const problem = report === null ? 'the disk list could not be read to check it' : diskProblem(report, path, true);
+        if (problem !== null) {
+          config.backstores.splice(config.backstores.indexOf(b), 1);
+          unmapped.push({ path: `storage object ${b.name}`, reason: `left out: ${b.path} ${problem}` });
+        }
+        continue;
+      }
       const exists = (await stat(path).catch(() => null))?.isBlockDevice() === true;
       for (const t of config.targets) {
         for (const l of [...t.luns]) {
           if (l.backstore !== b.name) continue;
           if (!exists) {
-            unmapped.push({ path: `${t.iqn} LUN ${l.lun}`, reason: `device ${path} does not exist now; the LUN is kept and its target stays disabled until it does` });
+            unmapped.push({ path: `${t.iqn} LUN ${l.lun}`, reason: `device ${b.path} does not exist now; the LUN is kept and its target stays disabled until it does` });
             continue;
           }
           const problem = report === null ? 'the disk list could not be read to check it' : diskProblem(report, path, l.readOnly || b.readOnly);
           if (problem === null) continue;
           t.luns.splice(t.luns.indexOf(l), 1);
-          unmapped.push({ path: `${t.iqn} LUN ${l.lun}`, reason: `left out: ${path} ${problem}` });
+          unmapped.push({ path: `${t.iqn} LUN ${l.lun}`, reason: `left out: ${b.path} ${problem}` });
         }
       }
     }
@@ -765,8 +842,22 @@ export class TargetService {
    * classifier lets us share.
    */
   private async prepareBackstore(ref: BackstoreRefParams, lunReadOnly: boolean, field: string, created: string[]): Promise<BackstoreRef> {
-    if (!('kind' in ref)) return ref;
-    if (ref.kind === 'memory') return { kind: 'memory', sizeBytes: ref.sizeBytes, ...(ref.name !== undefined ? { name: ref.name } : {}) };
+    if (!('kind' in ref)) {
+      // An existing backstore: a disk under it is judged now, like a new one.
+      const known = this.store.backstores.get('id' in ref ? ref.id : ref.name);
+      if (known !== undefined && known.kind === 'block') await this.checkDisk(known.path ?? '', lunReadOnly || known.readOnly, field);
+      return ref;
+    }
+    if (ref.kind === 'memory') {
+      // Memory LUNs fill as initiators write: one larger than half of RAM could take the machine down.
+      const limit = Math.floor(totalmem() / 2);
+      if (ref.sizeBytes > limit) {
+        throw new ApiError('MEMORY_LUN_TOO_BIG', `A memory LUN of ${formatBytes(ref.sizeBytes)} is more than half of this machine's memory (${formatBytes(limit)}); use an image file.`, {
+          [`${field}.sizeBytes`]: `at most ${formatBytes(limit)}`,
+        });
+      }
+      return { kind: 'memory', sizeBytes: ref.sizeBytes, ...(ref.name !== undefined ? { name: ref.name } : {}) };
+    }
     const path = resolve(ref.path);
     const known = this.store.backstores.findByPath(path);
     if (ref.kind === 'file') {
@@ -811,7 +902,7 @@ export class TargetService {
     const st = await stat(path).catch(() => null);
     if (st === null) throw new ApiError('BACKSTORE_MISSING', `${path} does not exist — check the device path (see \`spindle disks\`).`, { [field]: 'no such device' });
     if (!st.isBlockDevice()) throw new ApiError('BACKSTORE_WRONG_KIND', `${path} is not a block device — use file:${path} for an image file.`, { [field]: 'not a block device' });
-    const problem = diskProblem(await scanDisks(), path, readOnly);
+    const problem = diskProblem(await scanDisks(), await realPath(path), readOnly);
     if (problem !== null) throw new ApiError('DISK_REFUSED', `${path} ${problem}.`, { [field]: problem });
   }
 }
@@ -843,6 +934,11 @@ async function backingProblem(b: StoredBackstore): Promise<string | null> {
   if (b.kind === 'file' && !st.isFile()) return `${b.path} is no longer a regular file`;
   if (b.kind === 'block' && !st.isBlockDevice()) return `${b.path} is no longer a block device`;
   return null;
+}
+
+/** The device a path names (a /dev/disk/by-id link resolves to /dev/sdX, as lsblk reports it). */
+async function realPath(path: string): Promise<string> {
+  return realpath(path).catch(() => path);
 }
 
 async function removeFiles(paths: string[]): Promise<void> {
