@@ -291,6 +291,68 @@ describe('events and access requests (serving on 127.0.0.1:0)', () => {
 
 // ---- concurrency ----------------------------------------------------------------------
 
+describe('review fixes: what an ACL decision really does', () => {
+  test('an initiator with a non-RFC name (a Windows host name with "_") can be allowed, and still gets in after a restart', { timeout: 30_000 }, async () => {
+    const dir = tempDir();
+    const data = join(dir, 'data');
+    let s = await open(data, true);
+    const iqn = `${NS}:windows`;
+    const win = 'iqn.1991-05.com.microsoft:my_pc';
+    await s.call('targets.create', memoryTarget(iqn));
+    assert.deepEqual(await login(portOf(s), win, iqn), { ok: false, statusClass: 2, statusDetail: 2 });
+    let pending = await s.call('requests.list', { pending: true });
+    for (let i = 0; pending.length === 0 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      pending = await s.call('requests.list', { pending: true });
+    }
+    const [req] = pending;
+    assert.equal(req?.initiatorIqn, win);
+    await s.call('requests.allow', { id: req!.id });
+    assert.deepEqual(await login(portOf(s), win, iqn), { ok: true });
+    await s.close();
+    services.splice(services.indexOf(s), 1);
+    s = await open(data, true);
+    assert.equal(s.restore.served, 1, `restore: ${JSON.stringify(s.restore)}`);
+    assert.deepEqual(await login(portOf(s), win, iqn), { ok: true });
+    assert.deepEqual(await login(portOf(s), ALLOWED, iqn), { ok: true });
+  });
+
+  test('deny after allow takes the access away; allow by name with requests for two targets must say which', { timeout: 30_000 }, async () => {
+    const s = await open(join(tempDir(), 'data'), true);
+    const a = `${NS}:deny-a`;
+    const b = `${NS}:deny-b`;
+    await s.call('targets.create', memoryTarget(a));
+    await s.call('targets.create', memoryTarget(b));
+    const port = portOf(s);
+    assert.equal((await login(port, STRANGER, a)).ok, false);
+    assert.equal((await login(port, STRANGER, b)).ok, false);
+    await new Promise((r) => setTimeout(r, 50));
+    const ambiguous = await rejects(s.call('requests.allow', { initiatorIqn: STRANGER }), 'REQUEST_AMBIGUOUS', ['target']);
+    assert.match(ambiguous.message, new RegExp(`${a}.*${b}|${b}.*${a}`));
+    await s.call('requests.allow', { initiatorIqn: STRANGER, target: a });
+    assert.deepEqual(await login(port, STRANGER, a), { ok: true });
+    await s.call('requests.deny', { initiatorIqn: STRANGER, target: a });
+    assert.equal((await login(port, STRANGER, a)).ok, false, 'denied again: refused');
+    assert.deepEqual((await s.call('targets.get', { target: a })).acls.map((x) => x.initiatorIqn), [ALLOWED]);
+  });
+
+  test('paths must be absolute (a relative one would land in the service folder); memory LUNs are capped', async () => {
+    const s = await open(join(tempDir(), 'data'), false);
+    await rejects(
+      s.call('targets.create', { iqn: `${NS}:rel`, luns: [{ lun: 0, backstore: { kind: 'file', path: 'disk.img', sizeBytes: 1048576, create: true } }] }),
+      'INVALID_PARAMS',
+      ['luns.0.backstore.path'],
+    );
+    await rejects(s.call('images.create', { path: 'x.img', sizeBytes: 1048576 }), 'INVALID_PARAMS', ['path']);
+    await rejects(
+      s.call('targets.create', { iqn: `${NS}:huge`, luns: [{ lun: 0, backstore: { kind: 'memory', sizeBytes: 2 ** 50 } }] }),
+      'MEMORY_LUN_TOO_BIG',
+      ['luns.0.backstore.sizeBytes'],
+    );
+    assert.deepEqual(await s.call('targets.list'), []);
+  });
+});
+
 describe('statistics', () => {
   test('the 1 Hz stats tick carries per-LUN and per-session I/O rates, and 1 s samples land in the store', { timeout: 30_000 }, async () => {
     const dir = tempDir();
