@@ -188,6 +188,9 @@ const iscsiName = (what: string) =>
 const initiatorName = z.string().superRefine((s, ctx) => {
   const r = checkWireIscsiName(s.trim());
   if (!r.ok) ctx.addIssue({ code: 'custom', message: `not a usable initiator name: ${r.reason}` });
+  else if (!/^(iqn|eui|naa)\./i.test(s.trim())) {
+    ctx.addIssue({ code: 'custom', message: 'an initiator name starts with iqn., eui. or naa. (see the initiator\'s settings, e.g. /etc/iscsi/initiatorname.iscsi)' });
+  }
 });
 
 /** An absolute path (POSIX, or a Windows drive/UNC path): a relative one would resolve in the service's folder, not the caller's. */
