@@ -3,7 +3,8 @@
 //
 //   (always)  npm ci when node_modules is missing or older than package-lock.json
 //             (with ELECTRON_SKIP_BINARY_DOWNLOAD=1: the tests never need it)
-//   --build   electron-vite build when out/ is missing or older than the sources
+//   --build   electron-vite build, and the CLI bundle (build-cli.mjs), when their
+//             outputs under out/ are missing or older than their sources
 //   --peers   the Debian packages the interop and e2e tests use: installed with
 //             apt-get when root, else a failure naming the command to run
 //
@@ -14,6 +15,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cliBundle, cliIsStale } from './build-cli.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const flags = new Set(process.argv.slice(2));
@@ -71,7 +73,7 @@ function ensureNodeModules() {
   else step('npm ci', process.platform === 'win32' ? 'npm.cmd' : 'npm', args, { env, shell: process.platform === 'win32' });
 }
 
-// ---- the electron-vite build ------------------------------------------------------
+// ---- the builds: electron-vite (app) and esbuild (CLI) ------------------------------
 
 /** Newest mtime of any file under `p` (or of `p` itself). */
 function newest(p) {
@@ -90,16 +92,38 @@ function newest(p) {
   return max;
 }
 
-function ensureBuild() {
-  const outputs = ['out/main/index.js', 'out/preload/index.cjs', 'out/renderer/index.html'].map((f) => join(root, f));
-  const builtAt = Math.min(...outputs.map(mtime));
-  const sources = ['src-main', 'src-renderer', 'electron.vite.config.ts'].map((f) => join(root, f));
-  const changedAt = Math.max(...sources.map(newest));
-  if (builtAt >= 0 && builtAt >= changedAt) return;
-  say(builtAt < 0 ? 'building the app (electron-vite build)…' : 'sources changed — rebuilding the app (electron-vite build)…');
+/** Missing (-1), or older than its newest source (0), or up to date (1). */
+function freshness(outputs, sources) {
+  const builtAt = Math.min(...outputs.map((f) => mtime(join(root, f))));
+  if (builtAt < 0) return -1;
+  return builtAt >= Math.max(...sources.map((f) => newest(join(root, f)))) ? 1 : 0;
+}
+
+/** Each build: how fresh its outputs are, and how to redo it. */
+function builds() {
   const require = createRequire(join(root, 'package.json'));
-  const cli = join(dirname(require.resolve('electron-vite/package.json')), 'bin', 'electron-vite.js');
-  step('electron-vite build', process.execPath, [cli, 'build']);
+  return [
+    {
+      name: 'the app (electron-vite build)',
+      state: () => freshness(['out/main/index.js', 'out/preload/index.cjs', 'out/renderer/index.html'], ['src-main', 'src-renderer', 'electron.vite.config.ts']),
+      command: () => [join(dirname(require.resolve('electron-vite/package.json')), 'bin', 'electron-vite.js'), 'build'],
+    },
+    {
+      // The `spindle` command as shipped (package.json "bin"); build-cli.mjs knows its sources.
+      name: 'the CLI (esbuild → out/cli/spindle.mjs)',
+      state: () => (mtime(cliBundle) < 0 ? -1 : cliIsStale() ? 0 : 1),
+      command: () => [join(root, 'build', 'scripts', 'build-cli.mjs'), '--quiet'],
+    },
+  ];
+}
+
+function ensureBuild() {
+  for (const b of builds()) {
+    const state = b.state();
+    if (state === 1) continue;
+    say(state < 0 ? `building ${b.name}…` : `sources changed — rebuilding ${b.name}…`);
+    step(`building ${b.name}`, process.execPath, b.command());
+  }
 }
 
 // ---- Debian peers for the tests ---------------------------------------------------

@@ -7,13 +7,15 @@
 // out/native/electron-<version>/ (node_modules keeps the Node build the tests
 // use) and starts Electron on the built app with SPINDLE_SQLITE_BINDING set.
 // Otherwise it says why in one line and runs `spindle serve` with the same
-// arguments. The exit code is the child's.
+// arguments — out/cli/spindle.mjs on plain node, as shipped (from source
+// through tsx when the bundle is missing). The exit code is the child's.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildCli, cliBundle, cliIsStale } from './build-cli.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(join(root, 'package.json'));
@@ -147,8 +149,22 @@ function run(command, argv, env = process.env) {
   });
 }
 
-function runHeadless(reason) {
+/** out/cli/spindle.mjs, rebuilt first when src-main is newer (`prestart` normally did that); false if it can't be. */
+async function freshCliBundle() {
+  if (!cliIsStale()) return true;
+  try {
+    await buildCli();
+    return true;
+  } catch (err) {
+    say(`Couldn't build out/cli/spindle.mjs (${String(err?.message ?? err).split('\n')[0]}) — running the CLI from source.`);
+    return false;
+  }
+}
+
+async function runHeadless(reason) {
   say(`${reason} — running the headless server instead.`);
+  // The CLI as shipped: bundled JS on plain node. From source through tsx only when it can't be built.
+  if (await freshCliBundle()) return run(process.execPath, [cliBundle, 'serve', ...args]);
   const cli = join(root, 'src-main', 'cli', 'main.ts');
   if (!existsSync(cli)) {
     process.stderr.write('start: src-main/cli/main.ts is missing, so there is no headless server to run\n');

@@ -4,6 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // ---------------------------------------------------------------- children
 
@@ -297,6 +299,92 @@ export interface ProfileSummary {
   byArea: ProfileEntry[];
 }
 
+// ---- source maps (a bundle's positions back to src-main/)
+
+const B64 = new Map([...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].map((c, i) => [c, i]));
+
+/** Per generated line: [generated column, source index, source line] segments, by column. */
+interface SourceMap {
+  sources: string[];
+  lines: Array<Array<[number, number, number]>>;
+}
+
+/** Reads `file`.map (source map v3), or null when there is none or it cannot be read. */
+function loadSourceMap(file: string): SourceMap | null {
+  let raw: { sources?: string[]; sourceRoot?: string; mappings?: string };
+  try {
+    raw = JSON.parse(readFileSync(`${file}.map`, 'utf8')) as typeof raw;
+  } catch {
+    return null;
+  }
+  if (!raw.sources || typeof raw.mappings !== 'string') return null;
+  const base = resolve(dirname(file), raw.sourceRoot ?? '');
+  const sources = raw.sources.map((src) => resolve(base, src));
+  const lines: SourceMap['lines'] = [];
+  let srcIdx = 0;
+  let srcLine = 0;
+  for (const lineText of raw.mappings.split(';')) {
+    const segs: Array<[number, number, number]> = [];
+    let genCol = 0;
+    for (const seg of lineText.split(',')) {
+      if (!seg) continue;
+      const fields: number[] = [];
+      let value = 0;
+      let shift = 0;
+      for (const ch of seg) {
+        const digit = B64.get(ch) ?? 0;
+        value += (digit & 31) << shift;
+        if (digit & 32) {
+          shift += 5;
+        } else {
+          fields.push(value & 1 ? -(value >>> 1) : value >>> 1);
+          value = 0;
+          shift = 0;
+        }
+      }
+      genCol += fields[0] ?? 0;
+      if (fields.length >= 4) {
+        srcIdx += fields[1];
+        srcLine += fields[2];
+        segs.push([genCol, srcIdx, srcLine]);
+      }
+    }
+    lines.push(segs);
+  }
+  return { sources, lines };
+}
+
+/** The source file (absolute) and 0-based line of a 0-based generated position, or null. */
+function originalPosition(map: SourceMap, line: number, column: number): { source: string; line: number } | null {
+  const segs = map.lines[line];
+  if (!segs || segs.length === 0) return null;
+  let best: [number, number, number] | null = null;
+  for (const seg of segs) {
+    if (seg[0] > column) break;
+    best = seg;
+  }
+  best ??= segs[0];
+  const source = map.sources[best[1]];
+  return source === undefined ? null : { source, line: best[2] };
+}
+
+const sourceMaps = new Map<string, SourceMap | null>();
+
+/** A frame's url and line, through the bundle's source map when it has one (out/cli/spindle.mjs). */
+function mapFrame(url: string, line: number, column: number): { url: string; line: number } {
+  if (!url.startsWith('file://') || !/\.m?js$/.test(url)) return { url, line };
+  let file: string;
+  try {
+    file = fileURLToPath(url);
+  } catch {
+    return { url, line };
+  }
+  if (!sourceMaps.has(file)) sourceMaps.set(file, loadSourceMap(file));
+  const map = sourceMaps.get(file);
+  const pos = map ? originalPosition(map, line, column) : null;
+  return pos ? { url: `file://${pos.source}`, line: pos.line } : { url, line };
+}
+
 function shortUrl(url: string, root: string): string {
   if (!url) return '';
   let u = url.replace(/^file:\/\//, '');
@@ -347,10 +435,13 @@ export function summarizeProfile(file: string, root: string, topN = 25): Profile
       idle += ms;
       continue;
     }
-    const url = shortUrl(n.callFrame.url, root);
+    // A bundle's frames (out/cli/spindle.mjs) are mapped back to their src-main/ file and line.
+    const frame = mapFrame(n.callFrame.url, n.callFrame.lineNumber, n.callFrame.columnNumber);
+    const mapped = frame.url !== n.callFrame.url;
+    const url = shortUrl(frame.url, root);
     // tsx hands V8 transpiled code whose positions are not the .ts lines, and
-    // often all on line 1: show the file alone then.
-    const where = url ? (n.callFrame.lineNumber > 0 && !url.endsWith('.ts') ? `${url}:${n.callFrame.lineNumber + 1}` : url) : '';
+    // often all on line 1: show an unmapped .ts file alone then.
+    const where = url ? (frame.line >= 0 && (mapped || (frame.line > 0 && !url.endsWith('.ts'))) ? `${url}:${frame.line + 1}` : url) : '';
     const key = `${name}@${where}`;
     const e = fns.get(key) ?? { name, where, ms: 0 };
     e.ms += ms;

@@ -9,7 +9,7 @@
 //   npm run bench:target [-- --seconds N | --quick] [--json] [--peer-only]
 //                        [--profile [DIR]] [--only ID,...] [--no-tuned] [--no-docs]
 //   (--help lists every option)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, fdatasyncSync, readdirSync, readFileSync, statfsSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -36,7 +36,7 @@ import {
   type ProcMemory,
   type ProfileSummary,
 } from './support';
-import { repoRoot, runCli, startCli } from '../support/cli';
+import { repoRoot } from '../support/cli';
 import { freePort, PEER_PACKAGES, startTgt, which, type RunningTgt } from '../support/peers';
 
 // ---------------------------------------------------------------- options
@@ -55,6 +55,7 @@ options:
   --no-tuned       skip the "tgt tuned" runs
   --peer-only      self-test: a second tgtd (defaults) stands in for Spindle; ratios ≈ 1.0
   --profile [DIR]  run Spindle's target under node --cpu-prof and print the top self-time functions
+                   (positions mapped back to src-main/ through the bundle's source map)
   --spindle-env K=V  extra environment for Spindle's target (repeatable), e.g. UV_THREADPOOL_SIZE=8
   --no-docs        do not write docs/benchmarks.md (default for --peer-only)
   --docs           write docs/benchmarks.md even with --peer-only
@@ -353,7 +354,18 @@ async function startTgtPair(file: string, withTuned: boolean): Promise<{ tgt: Ru
   return { tgt, targets: [mk('tgt', 'tgt (defaults)', iqnDefault), ...(withTuned ? [mk('tgtTuned', 'tgt (tuned)', iqnTuned)] : [])] };
 }
 
-const cliMain = `${repoRoot}src-main/cli/main.ts`;
+/**
+ * Spindle runs as shipped: the CLI bundled by build/scripts/build-cli.mjs
+ * (out/cli/spindle.mjs) on plain node, no TypeScript loader. Rebuilt here
+ * first when src-main is newer than the bundle.
+ */
+const cliBundle = `${repoRoot}out/cli/spindle.mjs`;
+
+function ensureCliBundle(): void {
+  const r = spawnSync(process.execPath, [`${repoRoot}build/scripts/build-cli.mjs`, '--if-stale'], { cwd: repoRoot, encoding: 'utf8' });
+  if (r.error || r.status !== 0) fail(`could not build the CLI bundle (node build/scripts/build-cli.mjs):\n${`${r.stdout ?? ''}${r.stderr ?? ''}`.trim() || r.error?.message}`);
+  if (r.stdout.trim()) log(r.stdout.trim());
+}
 
 /** Spindle's `target serve`, restarted if it dies mid-run (each restart is reported). */
 class SpindleTarget {
@@ -373,41 +385,35 @@ class SpindleTarget {
 
   async start(): Promise<void> {
     const ready = /listening on (\S+):(\d+)/;
-    if (this.profileDir === null) {
-      const started = await startCli(this.args, ready, { timeoutMs: 60_000, env: opts.spindleEnv });
-      this.child = track(started.child);
-      this.output = started.output;
-    } else {
-      // --cpu-prof is not allowed in NODE_OPTIONS and startCli runs tsx's CLI,
-      // so run node itself with tsx as an import hook. `target serve`
-      // re-executes itself with the same node flags, so its engine writes its
-      // own profile (picked by pid after the run).
-      const child = track(
-        spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${this.profileDir}`, '--import', 'tsx', cliMain, ...this.args], {
-          cwd: repoRoot,
-          env: { ...process.env, ...opts.spindleEnv },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        }),
-      );
-      this.child = child;
-      let out = '';
-      this.output = () => out;
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`spindle target serve was not ready within 60 s:\n${out}`)), 60_000);
-        child.stdout!.on('data', (d: Buffer) => {
-          out += d;
-          if (ready.test(out)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.stderr!.on('data', (d: Buffer) => (out += d));
-        child.once('exit', (code) => {
+    // `node [--cpu-prof …] out/cli/spindle.mjs target serve …`: `target serve`
+    // re-executes itself with the same node flags, so under --profile its
+    // engine writes its own profile (picked by pid after the run).
+    const nodeFlags = this.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${this.profileDir}`];
+    const child = track(
+      spawn(process.execPath, [...nodeFlags, cliBundle, ...this.args], {
+        cwd: repoRoot,
+        env: { ...process.env, ...opts.spindleEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    this.child = child;
+    let out = '';
+    this.output = () => out;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`spindle target serve was not ready within 60 s:\n${out}`)), 60_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d;
+        if (ready.test(out)) {
           clearTimeout(timer);
-          reject(new Error(`spindle target serve exited (${code}) before it was ready:\n${out}`));
-        });
+          resolve();
+        }
       });
-    }
+      child.stderr!.on('data', (d: Buffer) => (out += d));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`spindle target serve exited (${code}) before it was ready:\n${out}`));
+      });
+    });
   }
 
   alive(): boolean {
@@ -415,17 +421,14 @@ class SpindleTarget {
   }
 
   /**
-   * The node processes that run src-main/cli/main.ts, outermost first: under
-   * startCli, tsx's wrapper runs the CLI, which re-executes itself once with
-   * UV_THREADPOOL_SIZE set; the last one is the engine.
+   * The node processes that run out/cli/spindle.mjs, outermost first: the
+   * CLI re-executes itself once with UV_THREADPOOL_SIZE set; the last one is
+   * the engine.
    */
   private chain(): number[] {
     const top = this.child?.pid;
     if (top === undefined || !this.alive()) return [];
-    return [top, ...descendants(top)].filter((p) => {
-      const cmd = procCmdline(p);
-      return cmd.includes('main.ts') && !/\.bin\/tsx|tsx\/dist\/cli/.test(cmd);
-    });
+    return [top, ...descendants(top)].filter((p) => procCmdline(p).includes('spindle.mjs'));
   }
 
   /** The process that serves iSCSI: its CPU, memory and profile are "Spindle's". */
@@ -445,6 +448,21 @@ class SpindleTarget {
     }
   }
 
+  /** Where the engine loaded the backstore addon from (its memory map), or null when it did not. */
+  addon(): string | null {
+    const pid = this.enginePid();
+    if (pid === undefined) return null;
+    try {
+      const line = readFileSync(`/proc/${pid}/maps`, 'utf8')
+        .split('\n')
+        .find((l) => l.endsWith('spindle_backstore.node'));
+      const path = line?.slice(line.indexOf('/')) ?? null;
+      return path?.startsWith(repoRoot) ? path.slice(repoRoot.length) : path;
+    } catch {
+      return null;
+    }
+  }
+
   async ensure(): Promise<void> {
     if (this.alive()) return;
     const last = this.output().trim().split('\n').slice(-5).join('\n');
@@ -454,8 +472,8 @@ class SpindleTarget {
   }
 
   /**
-   * SIGINT to the process we started (tsx passes it on, the CLI forwards it
-   * to its re-executed engine). Returns whether the target exited by itself
+   * SIGINT to the process we started (the CLI forwards it to its re-executed
+   * engine). Returns whether the target exited by itself
    * within 8 s — a clean exit is also what makes --cpu-prof write the profile;
    * otherwise the whole tree is killed.
    */
@@ -677,8 +695,8 @@ interface Report {
   rows: Row[];
   memory: { subjectIdle: ProcMemory | null; subject: ProcMemory | null; tgtd: ProcMemory | null; goalMB: number };
   restarts: number;
-  /** Spindle's engine: its libuv pool size and whether it exited by itself on SIGINT */
-  engine: { threadPool: string | null; cleanExit: boolean | null } | null;
+  /** Spindle's engine: its libuv pool size, where its backstore addon came from, whether it exited by itself on SIGINT */
+  engine: { threadPool: string | null; addon: string | null; cleanExit: boolean | null } | null;
   loopbackTcpMiBps: number | null;
   profile: (Omit<ProfileSummary, 'top'> & { top: ProfileSummary['top'] }) | null;
   profiled: boolean;
@@ -758,7 +776,7 @@ function markdown(rep: Report): string {
   L.push('');
   if (rep.engine) {
     L.push(
-      `Spindle runs from source as \`npm run spindle\` does (tsx); its figures are the engine process's (\`target serve\` re-executes itself once to size libuv's thread pool; the tsx wrapper and the re-exec parent are not counted). Engine thread pool: UV_THREADPOOL_SIZE=${rep.engine.threadPool ?? 'unknown'}. ${rep.engine.cleanExit === false ? '**It did not exit within 8 s of SIGINT and was killed.**' : rep.engine.cleanExit ? 'It exited cleanly on SIGINT.' : ''}`,
+      `Spindle runs as shipped: \`node out/cli/spindle.mjs target serve …\` — the CLI bundled by esbuild (\`build/scripts/build-cli.mjs\`, rebuilt by this script when src-main is newer) on plain node, no TypeScript loader. Its figures are the engine process's (\`target serve\` re-executes itself once to size libuv's thread pool; the re-exec parent is not counted). Engine thread pool: UV_THREADPOOL_SIZE=${rep.engine.threadPool ?? 'unknown'}. Backstore addon: ${rep.engine.addon ? `loaded (\`${rep.engine.addon}\`)` : '**not loaded**'}. ${rep.engine.cleanExit === false ? '**It did not exit within 8 s of SIGINT and was killed.**' : rep.engine.cleanExit ? 'It exited cleanly on SIGINT.' : ''}`,
     );
     L.push('');
   }
@@ -847,7 +865,8 @@ async function main(): Promise<number> {
   checkPeers();
   await checkQemuIscsi();
   if (!opts.peerOnly) {
-    const help = await runCli(['target', 'serve', '--help'], { timeoutMs: 60_000 }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+    ensureCliBundle();
+    const help = await run(process.execPath, [cliBundle, 'target', 'serve', '--help'], { timeoutMs: 60_000, cwd: repoRoot }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     if (help.code !== 0) {
       fail(`\`spindle target serve\` is not available (exit ${help.code}: ${(help.stderr || help.stdout).trim().split('\n')[0]}) — run with --peer-only to self-test the benchmark against tgt`);
     }
@@ -916,7 +935,8 @@ async function main(): Promise<number> {
   }
 
   const threadPool = spindle?.threadPool() ?? null;
-  if (spindle) log(`Spindle engine: UV_THREADPOOL_SIZE=${threadPool ?? 'unknown'}`);
+  const addon = spindle?.addon() ?? null;
+  if (spindle) log(`Spindle engine (node out/cli/spindle.mjs, as shipped): UV_THREADPOOL_SIZE=${threadPool ?? 'unknown'}; backstore addon ${addon ?? 'NOT loaded'}`);
   const idlePid = subject.pid();
   const subjectIdle = idlePid !== undefined ? procMemory(idlePid) : null;
   if (subjectIdle) log(`${SUBJECT} target process ${idlePid}: ${fmtNum((subjectIdle.rssKiB * 1024) / 1e6)} MB RSS idle after start`);
@@ -983,7 +1003,7 @@ async function main(): Promise<number> {
     rows,
     memory,
     restarts: spindle?.restarts ?? 0,
-    engine: spindle ? { threadPool, cleanExit } : null,
+    engine: spindle ? { threadPool, addon, cleanExit } : null,
     loopbackTcpMiBps,
     profile,
     profiled: profileDir !== null,

@@ -111,7 +111,13 @@ interface Serve {
 /** `spindle serve --data DATA --portal 127.0.0.1:PORT --ui 127.0.0.1:0`, resolved once it prints its `ui:` line. */
 async function startServe(data: string, port: number): Promise<Serve> {
   const args = ['serve', '--data', data, '--portal', `127.0.0.1:${port}`, '--ui', '127.0.0.1:0'];
-  const child = spawn(CLI[0], [...CLI.slice(1), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  // UV_THREADPOOL_SIZE set: serve then skips its thread-pool re-exec, so the service is this very
+  // process (api.json names it, and kill -9 hits the service itself).
+  const child = spawn(CLI[0], [...CLI.slice(1), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d));
   child.stderr!.on('data', (d: Buffer) => (out += d));

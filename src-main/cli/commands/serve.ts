@@ -1,12 +1,21 @@
+import { nativeStatus } from '../../backstore/index';
 import { createService } from '../../service/service';
 import { startHeadlessServer } from '../../service/transports/websocket';
 import { parseCommandArgs, parseHostPort, formatHostPort } from '../args';
 import { CliError } from '../errors';
 import { dataDirFrom, rendererDir } from '../paths';
 import { removeEndpoint, writeEndpoint } from '../service-client';
+import { reexecWithThreadPool, stopRequested, threadPoolSize, wantsThreadPoolReexec } from '../thread-pool';
 import type { Command } from '../command';
 
 const DEFAULT_UI = '127.0.0.1:7373';
+/**
+ * The service's targets and LUNs change while it runs and libuv's pool cannot
+ * grow after start, so it is sized for as many busy LUNs as the formula counts
+ * (4): 32 threads on 2 CPUs, 64 from 4 CPUs (see ../thread-pool.ts).
+ */
+const SERVICE_POOL_LUNS = 4;
+const SERVICE_QUEUE_DEPTH = 128;
 
 export const serve: Command = {
   name: 'serve',
@@ -26,6 +35,9 @@ when ready; open that URL (the token is required and changes every start).
 Every enabled target is served again; one whose image or disk is gone comes up
 disabled with the reason (see \`spindle targets list\`). While it runs, the other
 commands (targets, luns, acls, requests, config) work through it.
+
+Like \`target serve\`, it restarts itself once with a larger I/O thread pool
+(UV_THREADPOOL_SIZE) unless UV_THREADPOOL_SIZE is set.
   -h, --help          show this help`,
   async run(argv) {
     const { values } = parseCommandArgs('serve', argv, {
@@ -37,6 +49,18 @@ commands (targets, luns, acls, requests, config) work through it.
     const portal = values.portal !== undefined ? parseHostPort('--portal', values.portal, '0.0.0.0') : undefined;
     const renderer = rendererDir();
     if (!renderer) throw new CliError('the UI is not built yet — run `npm run build` (or `npm start`, which builds it) first');
+
+    // Thread pool (see ../thread-pool.ts): the parent only waits for the re-executed child.
+    if (wantsThreadPoolReexec()) {
+      const code = await reexecWithThreadPool({ size: threadPoolSize(SERVICE_POOL_LUNS, SERVICE_QUEUE_DEPTH) });
+      if (code >= 0) return code;
+    }
+    // Listening from here on means a stop that arrives while targets are restored is not lost.
+    const stopped = stopRequested();
+    if (process.env.SPINDLE_DEBUG) {
+      process.stderr.write(`debug: UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 'default (4)'}\n`);
+      process.stderr.write(`debug: backstore addon: ${nativeStatus.available ? `loaded from ${nativeStatus.path}` : nativeStatus.reason}\n`);
+    }
 
     const dataDir = dataDirFrom(values.data);
     const service = await createService({ dataDir, transport: 'headless', ...(portal !== undefined ? { portals: [portal] } : {}) });
@@ -68,11 +92,7 @@ commands (targets, luns, acls, requests, config) work through it.
     lines.push(`ui: ${server.url}`);
     process.stdout.write(`${lines.join('\n')}\n`);
 
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await stopped;
     removeEndpoint(endpoint);
     await server.close();
     await service.close();

@@ -1,15 +1,10 @@
 // `spindle target serve`: a foreground iSCSI target with an ephemeral
 // configuration (no database), for scripts, tests and quick shares.
 //
-// Thread pool: every backstore read and write is an fs.read/fs.write on
-// libuv's thread pool (4 threads by default), the first bottleneck at queue
-// depth 32 (SPEC §6). libuv sizes the pool once, on its first use, from
-// UV_THREADPOOL_SIZE; by the time a command runs, the tsx loader has already
-// used it, so setting process.env here would be too late. So when
-// UV_THREADPOOL_SIZE is not set, this command re-executes itself once with
-// it set (same node flags, same arguments, stdio inherited, signals
-// forwarded, IPC so the child never outlives its parent). Set
-// UV_THREADPOOL_SIZE yourself to choose the size and skip the re-exec.
+// Thread pool: when UV_THREADPOOL_SIZE is not set, this command re-executes
+// itself once with it set, sized for its LUNs (../thread-pool.ts, shared with
+// `spindle serve`). Set UV_THREADPOOL_SIZE yourself to choose the size and
+// skip the re-exec.
 //
 // CHAP secrets never reach the re-executed child's command line (which any
 // local user can read in /proc or ps): the parent drops --chap/--mutual-chap
@@ -17,9 +12,7 @@
 // environment variable (readable by the same user only), which the child
 // removes from its environment as soon as it has read it. To keep a secret
 // out of this process's own command line as well, use USER:@FILE.
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { openBackstore, parseBackstoreSpec, type Backstore } from '../../backstore/index';
 import { checkChapConfig } from '../../iscsi/chap';
 import { validateIscsiName } from '../../iscsi/names';
@@ -27,6 +20,7 @@ import { TargetEngine, type LunConfig, type ChapSecret } from '../../target/targ
 import { parseCommandArgs, parseHostPort, formatHostPort, type HostPort } from '../args';
 import { CliError, usageError } from '../errors';
 import type { Command } from '../command';
+import { reexecWithThreadPool, stopRequested, threadPoolSize, wantsThreadPoolReexec } from '../thread-pool';
 
 const DEFAULT_PORTAL = '0.0.0.0:3260';
 const DEFAULT_QUEUE_DEPTH = 128;
@@ -139,54 +133,6 @@ function withoutCredentialArgs(argv: readonly string[]): string[] {
   return out;
 }
 
-/**
- * Thread pool size: enough threads to keep every LUN's queue busy, but not
- * many more than the CPUs can run — measured on a 2-CPU host with a page-cached
- * image, 32 threads served 4 KiB random reads at QD 32 slower than 4 (thread
- * hand-offs, not I/O, dominate). Four per CPU, at least 8, per LUN up to 4 LUNs,
- * never more than the queue depth allows in flight, at most 64.
- */
-function threadPoolSize(luns: number, queueDepth: number): number {
-  const perLun = Math.max(8, 4 * availableParallelism());
-  return Math.max(4, Math.min(64, queueDepth * Math.max(1, luns), perLun * Math.max(1, Math.min(luns, 4))));
-}
-
-/**
- * Re-run this process with UV_THREADPOOL_SIZE set; resolves with the child's
- * exit code. CHAP credentials go through the environment, not argv.
- */
-function reexecWithThreadPool(size: number, credentials: ServeCredentials): Promise<number> {
-  return new Promise((resolve) => {
-    const hasCredentials = credentials.chap !== undefined || credentials.mutualChap !== undefined;
-    const child = spawn(process.execPath, [...process.execArgv, ...withoutCredentialArgs(process.argv.slice(1))], {
-      env: {
-        ...process.env,
-        UV_THREADPOOL_SIZE: String(size),
-        ...(hasCredentials ? { [CREDENTIALS_ENV]: JSON.stringify(credentials) } : {}),
-      },
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    });
-    const forward = (signal: NodeJS.Signals) => () => {
-      if (child.exitCode === null) child.kill(signal);
-    };
-    const onInt = forward('SIGINT');
-    const onTerm = forward('SIGTERM');
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
-    child.on('exit', (code, signal) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(code ?? (signal !== null ? 1 : 0));
-    });
-    child.on('error', (err) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      process.stderr.write(`spindle: could not restart with a larger thread pool (${err.message}); continuing with the default\n`);
-      resolve(-1);
-    });
-  });
-}
-
 export const targetServe: Command = {
   name: 'target serve',
   summary: 'serve an iSCSI target in the foreground (ephemeral config)',
@@ -270,33 +216,19 @@ export const targetServe: Command = {
     }
 
     // --- thread pool (see the top of this file) -----------------------------------------
-    if (process.env.UV_THREADPOOL_SIZE === undefined && process.env.SPINDLE_NO_REEXEC === undefined) {
-      const code = await reexecWithThreadPool(threadPoolSize(specs.size, queueDepth), {
-        ...(chap !== undefined ? { chap } : {}),
-        ...(mutualChap !== undefined ? { mutualChap } : {}),
+    if (wantsThreadPoolReexec()) {
+      const credentials: ServeCredentials = { ...(chap !== undefined ? { chap } : {}), ...(mutualChap !== undefined ? { mutualChap } : {}) };
+      const code = await reexecWithThreadPool({
+        size: threadPoolSize(specs.size, queueDepth),
+        argv: withoutCredentialArgs(process.argv.slice(1)),
+        ...(chap !== undefined || mutualChap !== undefined ? { env: { [CREDENTIALS_ENV]: JSON.stringify(credentials) } } : {}),
       });
       if (code >= 0) return code;
     }
     // Stop on SIGINT/SIGTERM — or, in the re-executed child, when the parent goes away. Listening
     // from here on means a stop that arrives while backstores open is not lost.
-    let stopRequested = false;
-    let onStop: () => void = () => undefined;
-    const stop = () => {
-      stopRequested = true;
-      onStop();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    if (process.send !== undefined) {
-      process.once('disconnect', stop);
-      // The IPC channel must not keep the process alive once the engine has stopped.
-      (process.channel as { unref?: () => void } | undefined)?.unref?.();
-      if (!process.connected) stopRequested = true;
-    }
-    const stopped = new Promise<void>((resolve) => {
-      onStop = resolve;
-      if (stopRequested) resolve();
-    });
+    // A second SIGINT (a terminal's Ctrl-C reaches the re-executed engine twice) is absorbed.
+    const stopped = stopRequested();
 
     // --- open backstores, start the engine --------------------------------------------
     const engine = new TargetEngine({ portals, queueDepth });
