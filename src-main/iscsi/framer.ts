@@ -111,6 +111,9 @@ export class PduFramer {
   private placedTailLength = 0;
   private placedTailFill = 0;
 
+  /** PDUs handed out as views of a pushed chunk (see chunkViews). */
+  private views = 0;
+
   /** Layout of the PDU in progress (valid while scratch or assembly is in use). */
   private pduHeaderDigest = false;
   private pduDataDigest = false;
@@ -147,6 +150,17 @@ export class PduFramer {
   /** True once a fatal error occurred or destroy() was called. */
   get isStopped(): boolean {
     return this.stopped;
+  }
+
+  /**
+   * How many PDUs so far were delivered as views of a pushed chunk (zero
+   * copy). A caller that reads the socket into memory it wants to reuse
+   * may do so after push() only when this did not change during the call:
+   * everything else (partial headers, assembled and placed PDUs) is copied
+   * out of the chunk before push() returns.
+   */
+  get chunkViews(): number {
+    return this.views;
   }
 
   /** Bytes currently held for an incomplete PDU (bounded; see top of file). */
@@ -217,6 +231,7 @@ export class PduFramer {
       if (total < 0) return;
       if (avail >= total) {
         off += total;
+        this.views++;
         this.deliver(chunk, off - total);
       } else if (this.placeData !== null && this.startPlaced(chunk, off, total)) {
         off += this.pduHeaderLength;

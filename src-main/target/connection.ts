@@ -45,6 +45,74 @@ export const DATA_IN_BUDGET = 64 << 20;
 
 const formatAddress = (host: string | undefined, port: number | undefined) => formatPortal(host ?? '?', port ?? 0);
 
+/** Memory the socket is read into (see readIntoSlabs): one read takes at most what is left of a slab. */
+export const READ_SLAB_BYTES = 256 << 10;
+/** A slab with less room than this left is replaced by a fresh one. */
+const READ_SLAB_MIN_ROOM = 64 << 10;
+
+const slabReadsOn = process.env.SPINDLE_SOCKET_READS !== 'stream';
+
+type SocketInternals = Socket & { _handle?: { useUserBuffer?: (buf: Uint8Array) => void } | null } & Record<symbol, unknown>;
+
+/**
+ * Read `socket` into large reusable slabs instead of the fresh 64 KiB buffer
+ * Node allocates for every read of a server socket (and leaves to the garbage
+ * collector): the same mechanism as net.Socket's `onread` option, which
+ * Node offers only for sockets it creates itself. `onChunk` gets each read
+ * as a view that is valid only during the call, and returns whether it kept
+ * a reference to any of it (e.g. a PDU delivered in place): then the next
+ * read goes to fresh memory after it, else the same memory is read into
+ * again — so a stream of large writes, whose data is copied into the
+ * commands' buffers as it arrives, allocates nothing per read.
+ *
+ * Returns false (and changes nothing) when this Node does not have the
+ * internals it relies on, or the socket already has data or readers; the
+ * caller then reads with 'data' events. pause()/resume() and 'end'/'close'
+ * work as usual (Node's own onread path).
+ */
+export function readIntoSlabs(socket: Socket, onChunk: (chunk: Buffer) => boolean): boolean {
+  const s = socket as SocketInternals;
+  const handle = s._handle;
+  if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
+  let kBuffer: symbol | undefined;
+  let kBufferCb: symbol | undefined;
+  let kBufferGen: symbol | undefined;
+  for (const sym of Object.getOwnPropertySymbols(s)) {
+    if (sym.description === 'kBuffer') kBuffer = sym;
+    else if (sym.description === 'kBufferCb') kBufferCb = sym;
+    else if (sym.description === 'kBufferGen') kBufferGen = sym;
+  }
+  if (kBuffer === undefined || kBufferCb === undefined || kBufferGen === undefined) return false;
+  if (s[kBuffer] != null || s[kBufferCb] != null || s[kBufferGen] != null) return false;
+  if (socket.readableLength > 0 || socket.listenerCount('data') > 0 || socket.destroyed) return false;
+  let slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
+  let used = 0;
+  let next = slab;
+  s[kBufferCb] = (nread: number, buf: Buffer): void => {
+    if (onChunk(buf.subarray(0, nread))) {
+      // Kept: the next read goes after it (8-byte aligned), or into a fresh slab.
+      used += (nread + 7) & ~7;
+      if (READ_SLAB_BYTES - used < READ_SLAB_MIN_ROOM) {
+        slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
+        used = 0;
+      }
+      next = slab.subarray(used);
+    }
+  };
+  // Node asks for the buffer of the next read after each callback.
+  s[kBufferGen] = (): Buffer => next;
+  s[kBuffer] = next;
+  try {
+    handle.useUserBuffer(next);
+  } catch {
+    s[kBuffer] = null;
+    s[kBufferCb] = null;
+    s[kBufferGen] = null;
+    return false;
+  }
+  return true;
+}
+
 export class Connection implements TaskHost {
   readonly writer: PduWriter;
   readonly hdr = Buffer.allocUnsafe(48);
@@ -92,12 +160,24 @@ export class Connection implements TaskHost {
     // immediate uncorks it, so every answer produced in that turn (all the reads whose I/O
     // completed in one poll phase, say) leaves in one writev. flushOutput() sends at once
     // when nothing else is running (queue depth 1 pays no batching delay).
+    // When flushOutput sends synchronously, the immediate is cancelled: a pending immediate
+    // would make the event loop poll once more without blocking before it waits again.
+    let immediate: NodeJS.Immediate | null = null;
     const uncork = (): void => {
+      immediate = null;
       if (!this.outputCorked) return;
       this.outputCorked = false;
       socket.uncork();
     };
-    this.flushOutput = uncork;
+    this.flushOutput = (): void => {
+      if (!this.outputCorked) return;
+      this.outputCorked = false;
+      if (immediate !== null) {
+        clearImmediate(immediate);
+        immediate = null;
+      }
+      socket.uncork();
+    };
     this.writer = new PduWriter({
       cork: () => socket.cork(),
       uncork: () => socket.uncork(),
@@ -105,7 +185,7 @@ export class Connection implements TaskHost {
         if (!this.outputCorked) {
           this.outputCorked = true;
           socket.cork();
-          setImmediate(uncork);
+          immediate = setImmediate(uncork);
         }
         return socket.write(chunk, cb);
       },
@@ -118,7 +198,7 @@ export class Connection implements TaskHost {
       placeData: (bhs, length) => (this.state === 'ffp' ? placeDataOut(this, bhs, length) : null),
     });
     this.login = new LoginPhase(this, (result) => this.loginComplete(result));
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (!slabReadsOn || !readIntoSlabs(socket, (chunk) => this.onChunk(chunk))) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       if (this.paused && this.state === 'ffp') {
         this.paused = false;
@@ -221,6 +301,15 @@ export class Connection implements TaskHost {
   // -------------------------------------------------------------------------
   // Input
   // -------------------------------------------------------------------------
+
+  /** A read into reused memory (readIntoSlabs): true when a PDU of it was handed on in place. */
+  private onChunk(chunk: Buffer): boolean {
+    if (this.closed) return false;
+    const views = this.framer.chunkViews;
+    this.onData(chunk);
+    // After an internal error the framer may have stopped mid-PDU: keep the memory to be safe.
+    return this.framer.chunkViews !== views || this.closed;
+  }
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;

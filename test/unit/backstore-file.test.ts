@@ -513,3 +513,65 @@ test('the addon reads from the page cache without blocking (preadNowait)', { ski
     fs.closeSync(fd);
   }
 });
+
+test('a slow synchronous write sends writes to the thread pool briefly; back to synchronous once they are fast again', async (t) => {
+  const { SYNC_WRITE_BACKOFF_MIN_MS, SYNC_WRITE_BACKOFF_MS } = await import('../../src-main/backstore/fd-backstore');
+  const { b } = await image(MiB);
+  // A fake clock (fd-backstore times its synchronous writes with performance.now()), so that
+  // only the writes this test makes slow are slow, however busy the machine is.
+  let now = 1_000_000;
+  t.mock.method(performance, 'now', () => now);
+  const realWriteSync = fs.writeSync;
+  const realWrite = fs.write;
+  let syncWrites = 0;
+  let poolWrites = 0;
+  let slow = false;
+  t.mock.method(fs, 'writeSync', (...args: Parameters<typeof fs.writeSync>) => {
+    syncWrites++;
+    if (slow) now += 3; // a write throttled for 3 ms
+    return (realWriteSync as (...a: unknown[]) => number)(...args);
+  });
+  t.mock.method(fs, 'write', (...args: unknown[]) => {
+    poolWrites++;
+    return (realWrite as (...a: unknown[]) => void)(...args);
+  });
+  const data = Buffer.alloc(4096, 0x42);
+  const writeOne = async (isSlow = false): Promise<'sync' | 'pool'> => {
+    slow = isSlow;
+    const s = syncWrites;
+    const p = poolWrites;
+    await write(b, data, 0, 4096, 0);
+    slow = false;
+    assert.equal(syncWrites - s + poolWrites - p, 1);
+    return syncWrites > s ? 'sync' : 'pool';
+  };
+  const min = SYNC_WRITE_BACKOFF_MIN_MS;
+  assert.equal(await writeOne(), 'sync', 'synchronous to start with');
+  assert.equal(await writeOne(true), 'sync', 'the slow one itself is synchronous');
+  assert.equal(await writeOne(), 'pool', 'right after it: the thread pool');
+  now += min - 1;
+  assert.equal(await writeOne(), 'pool', 'still within the backoff');
+  now += 2;
+  assert.equal(await writeOne(true), 'sync', 'after the backoff: synchronous again (and slow again)');
+  now += min + 1;
+  assert.equal(await writeOne(), 'pool', 'slow again right after a backoff: the next backoff is twice as long');
+  now += min;
+  assert.equal(await writeOne(), 'sync', 'fast again: synchronous');
+  assert.equal(await writeOne(true), 'sync');
+  now += min + 1;
+  assert.equal(await writeOne(), 'sync', 'after a fast write the backoff starts from the minimum again');
+  // Slow every time: the backoff doubles up to its cap.
+  let backoff = 0;
+  for (let i = 0; i < 12; i++) {
+    assert.equal(await writeOne(true), 'sync');
+    backoff = backoff === 0 ? min : Math.min(backoff * 2, SYNC_WRITE_BACKOFF_MS);
+    now += backoff - 1;
+    assert.equal(await writeOne(), 'pool');
+    now += 2;
+  }
+  assert.equal(backoff, SYNC_WRITE_BACKOFF_MS);
+  const back = Buffer.alloc(4096);
+  await read(b, back, 0, 4096, 0);
+  assert.ok(back.equals(data));
+  await close(b);
+});
