@@ -27,7 +27,8 @@ export const cliBundle = join(root, 'out', 'cli', 'spindle.mjs');
 /** What the bundle is made from: a change to any of these makes it stale. */
 const SOURCES = ['src-main', 'tsconfig.json', fileURLToPath(import.meta.url)];
 
-function newest(p) {
+/** Newest mtime of any file under `p` (or of `p` itself); -1 when it does not exist. */
+export function newest(p) {
   let st;
   try {
     st = statSync(p);

@@ -11,11 +11,11 @@
 // Silent when there is nothing to do; one line per action otherwise. A failed
 // step prints the tail of its output and exits non-zero.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cliBundle, cliIsStale } from './build-cli.mjs';
+import { cliBundle, cliIsStale, newest } from './build-cli.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const flags = new Set(process.argv.slice(2));
@@ -74,23 +74,6 @@ function ensureNodeModules() {
 }
 
 // ---- the builds: electron-vite (app) and esbuild (CLI) ------------------------------
-
-/** Newest mtime of any file under `p` (or of `p` itself). */
-function newest(p) {
-  let st;
-  try {
-    st = statSync(p);
-  } catch {
-    return -1;
-  }
-  if (!st.isDirectory()) return st.mtimeMs;
-  let max = st.mtimeMs; // a deleted file changes its folder's mtime
-  for (const entry of readdirSync(p)) {
-    if (entry === 'node_modules') continue;
-    max = Math.max(max, newest(join(p, entry)));
-  }
-  return max;
-}
 
 /** Missing (-1), or older than its newest source (0), or up to date (1). */
 function freshness(outputs, sources) {
