@@ -58,6 +58,17 @@ export function parseChapArg(flag: string, value: string): { user: string; secre
   return { user, secret };
 }
 
+/** `--chap` and `--mutual-chap` together: mutual CHAP only on top of one-way CHAP. */
+export function parseChapFlags(
+  chap: string | undefined,
+  mutualChap: string | undefined,
+): { chap: { user: string; secret: string } | undefined; mutualChap: { user: string; secret: string } | undefined } {
+  const one = chap !== undefined ? parseChapArg('--chap', chap) : undefined;
+  const mutual = mutualChap !== undefined ? parseChapArg('--mutual-chap', mutualChap) : undefined;
+  if (mutual !== undefined && one === undefined) throw usageError('--mutual-chap needs --chap too');
+  return { chap: one, mutualChap: mutual };
+}
+
 /** A target reference as typed: digits are an id, anything else an IQN. */
 export function targetRefArg(value: string): string | number {
   return /^\d+$/.test(value) ? Number(value) : value;

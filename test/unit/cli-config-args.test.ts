@@ -59,3 +59,15 @@ describe('output helpers', () => {
     assert.equal(table([['A', 'BB', 'C'], ['long', 'x', 'y']]), 'A     BB  C\nlong  x   y\n');
   });
 });
+
+describe('--chap with --mutual-chap', () => {
+  it('parses both, and refuses mutual CHAP without one-way CHAP', async () => {
+    const { parseChapFlags } = await import('../../src-main/cli/config-args');
+    assert.deepEqual(parseChapFlags('a:averylongsecret', 'b:anotherlongsecr'), {
+      chap: { user: 'a', secret: 'averylongsecret' },
+      mutualChap: { user: 'b', secret: 'anotherlongsecr' },
+    });
+    assert.deepEqual(parseChapFlags(undefined, undefined), { chap: undefined, mutualChap: undefined });
+    usage(() => parseChapFlags(undefined, 'b:anotherlongsecr'), /--mutual-chap needs --chap too/);
+  });
+});

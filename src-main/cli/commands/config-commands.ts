@@ -5,7 +5,7 @@ import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AccessRequestView, SpindleApi, TargetView } from '../../service/api/schema';
 import { parseCommandArgs } from '../args';
 import type { Command } from '../command';
-import { parseChapArg, parseLunArg, printJson, requirePositional, table, targetRefArg } from '../config-args';
+import { parseChapFlags, parseLunArg, printJson, requirePositional, table, targetRefArg } from '../config-args';
 import { CliError, usageError } from '../errors';
 import { dataDirFrom } from '../paths';
 import { connectService } from '../service-client';
@@ -85,9 +85,7 @@ ${DATA_HELP}`,
       if (!/^\d+$/.test(r) || !seen.has(Number(r))) throw usageError(`--read-only ${r}: there is no --lun ${r}=...`);
       readOnly.add(Number(r));
     }
-    const chap = values.chap !== undefined ? parseChapArg('--chap', values.chap) : undefined;
-    const mutualChap = values['mutual-chap'] !== undefined ? parseChapArg('--mutual-chap', values['mutual-chap']) : undefined;
-    if (mutualChap !== undefined && chap === undefined) throw usageError('--mutual-chap needs --chap too');
+    const { chap, mutualChap } = parseChapFlags(values.chap, values['mutual-chap']);
     if (chap !== undefined && (values.allow ?? []).length === 0) {
       throw usageError('--chap applies to the allowed initiators: give at least one --allow INITIATOR_IQN');
     }
@@ -213,9 +211,7 @@ ${DATA_HELP}`,
       true,
     );
     const [ref, initiator] = requirePositional('acls add', positionals, 'the target and the initiator name', 2);
-    const chap = values.chap !== undefined ? parseChapArg('--chap', values.chap) : undefined;
-    const mutualChap = values['mutual-chap'] !== undefined ? parseChapArg('--mutual-chap', values['mutual-chap']) : undefined;
-    if (mutualChap !== undefined && chap === undefined) throw usageError('--mutual-chap needs --chap too');
+    const { chap, mutualChap } = parseChapFlags(values.chap, values['mutual-chap']);
     const t = await withApi(values.data, (api) =>
       api.call('acls.add', {
         target: targetRefArg(ref!),
