@@ -45,10 +45,14 @@ export const DATA_IN_BUDGET = 64 << 20;
 
 const formatAddress = (host: string | undefined, port: number | undefined) => formatPortal(host ?? '?', port ?? 0);
 
-/** Memory the socket is read into (see readIntoSlabs): one read takes at most what is left of a slab. */
+/** Memory a logged-in connection's socket is read into (see readIntoSlabs): one read takes at most what is left of a slab. */
 export const READ_SLAB_BYTES = 256 << 10;
-/** A slab with less room than this left is replaced by a fresh one. */
-const READ_SLAB_MIN_ROOM = 64 << 10;
+/**
+ * The slab of a connection still in login: login PDUs are small, and
+ * connections that never get further (port scans, floods of half logins,
+ * idle sockets) should not hold a large slab each.
+ */
+export const LOGIN_READ_SLAB_BYTES = 16 << 10;
 
 const slabReadsOn = process.env.SPINDLE_SOCKET_READS !== 'stream';
 
@@ -65,12 +69,17 @@ type SocketInternals = Socket & { _handle?: { useUserBuffer?: (buf: Uint8Array) 
  * again — so a stream of large writes, whose data is copied into the
  * commands' buffers as it arrives, allocates nothing per read.
  *
+ * `slabBytes` is asked after every read how large the slab should be; a
+ * slab of another size is replaced (so a connection can start small and
+ * grow once it is logged in). A slab with less than a quarter of it left is
+ * replaced too.
+ *
  * Returns false (and changes nothing) when this Node does not have the
  * internals it relies on, or the socket already has data or readers; the
  * caller then reads with 'data' events. pause()/resume() and 'end'/'close'
  * work as usual (Node's own onread path).
  */
-export function readIntoSlabs(socket: Socket, onChunk: (chunk: Buffer) => boolean): boolean {
+export function readIntoSlabs(socket: Socket, onChunk: (chunk: Buffer) => boolean, slabBytes: () => number = () => READ_SLAB_BYTES): boolean {
   const s = socket as SocketInternals;
   const handle = s._handle;
   if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
@@ -85,17 +94,19 @@ export function readIntoSlabs(socket: Socket, onChunk: (chunk: Buffer) => boolea
   if (kBuffer === undefined || kBufferCb === undefined || kBufferGen === undefined) return false;
   if (s[kBuffer] != null || s[kBufferCb] != null || s[kBufferGen] != null) return false;
   if (socket.readableLength > 0 || socket.listenerCount('data') > 0 || socket.destroyed) return false;
-  let slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
+  let slab = Buffer.allocUnsafeSlow(slabBytes());
   let used = 0;
   let next = slab;
   s[kBufferCb] = (nread: number, buf: Buffer): void => {
-    if (onChunk(buf.subarray(0, nread))) {
-      // Kept: the next read goes after it (8-byte aligned), or into a fresh slab.
-      used += (nread + 7) & ~7;
-      if (READ_SLAB_BYTES - used < READ_SLAB_MIN_ROOM) {
-        slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
-        used = 0;
-      }
+    const kept = onChunk(buf.subarray(0, nread));
+    // Kept: the next read goes after it (8-byte aligned), or into a fresh slab.
+    if (kept) used += (nread + 7) & ~7;
+    const want = slabBytes();
+    if (slab.length !== want || slab.length - used < want >> 2) {
+      slab = Buffer.allocUnsafeSlow(want);
+      used = 0;
+      next = slab;
+    } else if (kept) {
       next = slab.subarray(used);
     }
   };
@@ -198,7 +209,7 @@ export class Connection implements TaskHost {
       placeData: (bhs, length) => (this.state === 'ffp' ? placeDataOut(this, bhs, length) : null),
     });
     this.login = new LoginPhase(this, (result) => this.loginComplete(result));
-    if (!slabReadsOn || !readIntoSlabs(socket, (chunk) => this.onChunk(chunk))) socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (!slabReadsOn || !readIntoSlabs(socket, (chunk) => this.onChunk(chunk), () => (this.state === 'login' ? LOGIN_READ_SLAB_BYTES : READ_SLAB_BYTES))) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       if (this.paused && this.state === 'ffp') {
         this.paused = false;

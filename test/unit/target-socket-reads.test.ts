@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { Opcode } from '../../src-main/iscsi/constants';
 import { PduFramer, type RawPdu } from '../../src-main/iscsi/framer';
-import { READ_SLAB_BYTES, readIntoSlabs } from '../../src-main/target/connection';
+import { LOGIN_READ_SLAB_BYTES, READ_SLAB_BYTES, readIntoSlabs } from '../../src-main/target/connection';
 
 interface Sent {
   itt: number;
@@ -154,6 +154,51 @@ describe('readIntoSlabs (target sockets)', () => {
     check(got, sent);
     assert.ok(largest <= READ_SLAB_BYTES);
     assert.ok(memories.size < chunks, `memory was reused (${memories.size} slabs for ${chunks} reads)`);
+  });
+
+  it('reads a connection in login into a small slab and switches to the large one when told, without losing a byte', async () => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    const accepted = once(server, 'connection');
+    const client = net.connect(port, '127.0.0.1');
+    const [socket] = (await accepted) as [net.Socket];
+    let loggedIn = false;
+    const received: Buffer[] = [];
+    const slabSizes: number[] = [];
+    assert.equal(
+      readIntoSlabs(
+        socket,
+        (chunk) => {
+          slabSizes.push(chunk.buffer.byteLength);
+          received.push(Buffer.from(chunk));
+          return false;
+        },
+        () => (loggedIn ? READ_SLAB_BYTES : LOGIN_READ_SLAB_BYTES),
+      ),
+      true,
+    );
+    const first = Buffer.alloc(100_000);
+    for (let i = 0; i < first.length; i++) first[i] = (i * 13) & 0xff;
+    client.write(first);
+    while (Buffer.concat(received).length < first.length) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(Math.max(...slabSizes) <= LOGIN_READ_SLAB_BYTES, `login reads used slabs of at most ${LOGIN_READ_SLAB_BYTES} bytes (saw ${Math.max(...slabSizes)})`);
+    loggedIn = true;
+    const second = Buffer.alloc(1_000_000);
+    for (let i = 0; i < second.length; i++) second[i] = (i * 7 + 3) & 0xff;
+    const before = slabSizes.length;
+    client.write(second);
+    while (Buffer.concat(received).length < first.length + second.length) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(Buffer.concat(received).equals(Buffer.concat([first, second])), 'every byte arrived, in order');
+    // The first read after the switch may still land in the small slab; the rest go to the large one.
+    assert.ok(slabSizes.slice(before + 1).every((n) => n === READ_SLAB_BYTES), 'reads after the switch use the large slab');
+    const closed = once(socket, 'close');
+    socket.on('end', () => socket.end());
+    client.end();
+    client.resume();
+    await closed;
+    server.close();
   });
 
   it('pause() stops reading and resume() goes on', async () => {
