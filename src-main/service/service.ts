@@ -24,6 +24,8 @@ import {
 import { EventBus } from './events';
 import { mergeSettings } from './settings';
 import { TargetService, type RestoreReport } from './targets/target-service';
+import { ISCSI_PORT, discoverTargets } from '../initiator/discovery';
+import { defaultInitiatorName } from '../initiator/identity';
 import { isRepoError } from '../store';
 import type { PortalConfig, TargetEngineOptions } from '../target/target-engine';
 import type { DiskReport } from '../disks/types';
@@ -263,6 +265,28 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     'remotes.remove': (p) => {
       if (!store.remotes.remove(p.id)) throw new ApiError('REMOTE_NOT_FOUND', `There is no saved remote target ${p.id}.`, { id: 'no such remote target' });
       return { removed: p.id };
+    },
+    'remotes.discover': async (p) => {
+      const initiatorName = p.initiatorName?.trim() ?? defaultInitiatorName();
+      const port = p.port ?? ISCSI_PORT;
+      const found = await discoverTargets({
+        host: p.host,
+        port,
+        initiatorName,
+        ...(p.chap !== undefined
+          ? { chap: { credentials: { name: p.chap.user, secret: p.chap.secret }, ...(p.mutualChap !== undefined ? { mutual: { name: p.mutualChap.user, secret: p.mutualChap.secret } } : {}) } }
+          : {}),
+      });
+      const saved = new Set(store.remotes.list().filter((r) => r.host === p.host && r.port === port).map((r) => r.iqn.toLowerCase()));
+      return {
+        portal: p.host.includes(':') ? `[${p.host}]:${port}` : `${p.host}:${port}`,
+        initiatorName,
+        targets: found.map((t) => ({
+          iqn: t.name,
+          portals: t.portals.map((x) => ({ host: x.host, port: x.port, portalGroupTag: x.portalGroupTag ?? null })),
+          saved: saved.has(t.name.toLowerCase()),
+        })),
+      };
     },
     'config.exportLio': () => targets.exportLio(),
     'config.importLio': (p) => targets.importLio(p),

@@ -538,3 +538,58 @@ describe('secrets', () => {
     assert.equal(readFileSync(join(data, 'spindle.db')).includes(secret), false, 'not in the DB file in clear');
   });
 });
+
+// ---- remote targets: discovery ----------------------------------------------------------
+
+describe('remotes.discover (SendTargets through the API, against this service\'s own portal)', () => {
+  test('lists what the target shows this initiator, marks saved ones, and names the initiator it used', async () => {
+    const s = await open(tempDir(), true);
+    await s.call('targets.create', memoryTarget(`${NS}:disc-a`, [ALLOWED]));
+    await s.call('targets.create', memoryTarget(`${NS}:disc-b`, [ALLOWED, STRANGER]));
+    const port = portOf(s);
+    const mine = await s.call('remotes.discover', { host: '127.0.0.1', port, initiatorName: ALLOWED });
+    assert.equal(mine.portal, `127.0.0.1:${port}`);
+    assert.equal(mine.initiatorName, ALLOWED);
+    assert.deepEqual(mine.targets.map((t) => t.iqn).sort(), [`${NS}:disc-a`, `${NS}:disc-b`]);
+    assert.ok(mine.targets.every((t) => !t.saved && t.portals.some((p) => p.port === port)));
+    await s.call('remotes.save', { host: '127.0.0.1', port, iqn: `${NS}:disc-b` });
+    // The stranger sees only the target that allows it (now saved).
+    const theirs = await s.call('remotes.discover', { host: '127.0.0.1', port, initiatorName: STRANGER });
+    assert.deepEqual(
+      theirs.targets.map((t) => [t.iqn, t.saved]),
+      [[`${NS}:disc-b`, true]],
+    );
+    // An initiator no ACL names sees nothing, and shows up as an access request (what the Allow button acts on).
+    const newcomer = `${NS}:unit-newcomer`;
+    const requests = collect(s, 'requests.new');
+    assert.deepEqual((await s.call('remotes.discover', { host: '127.0.0.1', port, initiatorName: newcomer })).targets, []);
+    await until(() => requests.some((r) => r.initiatorIqn === newcomer), 'the hidden targets to show as an access request');
+    // Without a name, Spindle introduces itself by its own (from the host name); neither ACL names it.
+    const own = await s.call('remotes.discover', { host: '127.0.0.1', port });
+    assert.match(own.initiatorName, /^iqn\.2026-11\.app\.spindle:[a-z0-9.-]+$/);
+    assert.deepEqual(own.targets, []);
+  });
+
+  test('bad input and unreachable portals are one-line errors with a code', async () => {
+    const s = await open(tempDir(), false);
+    await rejects(s.call('remotes.discover', { host: '' }), 'INVALID_PARAMS', ['host']);
+    await rejects(s.call('remotes.discover', { host: '127.0.0.1', port: 70000 }), 'INVALID_PARAMS', ['port']);
+    await rejects(s.call('remotes.discover', { host: '127.0.0.1', chap: { user: 'u', secret: 'short' } }), 'INVALID_PARAMS', ['chap.secret']);
+    await rejects(s.call('remotes.discover', { host: '127.0.0.1', mutualChap: { user: 'u', secret: 'long-enough-0042' } }), 'INVALID_PARAMS', ['mutualChap']);
+    await rejects(s.call('remotes.discover', { host: '127.0.0.1', initiatorName: 'not a name' }), 'INVALID_PARAMS', ['initiatorName']);
+    const closed = await freeLoopbackPort();
+    const e = await rejects(s.call('remotes.discover', { host: '127.0.0.1', port: closed }), 'CONNECT_FAILED');
+    assert.match(e.message, /nothing listens there/);
+  });
+});
+
+async function freeLoopbackPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}

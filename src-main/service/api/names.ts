@@ -26,6 +26,7 @@ export const METHOD_NAMES = [
   'remotes.list',
   'remotes.save',
   'remotes.remove',
+  'remotes.discover',
   'config.exportLio',
   'config.importLio',
 ] as const;

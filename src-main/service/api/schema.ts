@@ -172,6 +172,20 @@ export interface RemoteView {
   mountPoint: string | null;
 }
 
+/** What a portal offered in SendTargets discovery. */
+export interface DiscoveryView {
+  /** HOST:PORT asked. */
+  portal: string;
+  /** The initiator name the target saw (its ACLs decide what it lists). */
+  initiatorName: string;
+  targets: Array<{
+    iqn: string;
+    portals: Array<{ host: string; port: number; portalGroupTag: number | null }>;
+    /** Already among the saved remote targets (at the asked host and port). */
+    saved: boolean;
+  }>;
+}
+
 // ---- value schemas for targets ---------------------------------------------
 
 const iscsiName = (what: string) =>
@@ -301,6 +315,18 @@ export const methodParams = {
     })
     .strict(),
   'remotes.remove': z.object({ id: z.number().int().positive() }).strict(),
+  /** SendTargets discovery at a portal: the targets it offers this initiator. */
+  'remotes.discover': z
+    .object({
+      host: z.string().trim().min(1, 'give the host name or address').max(253),
+      port: z.number().int().min(1).max(65535).optional(),
+      chap: chapSchema.optional(),
+      mutualChap: chapSchema.optional(),
+      /** The initiator name to introduce ourselves with (default: Spindle's, from the host name). */
+      initiatorName: initiatorName.optional(),
+    })
+    .strict()
+    .refine((p) => p.mutualChap === undefined || p.chap !== undefined, { message: 'mutual CHAP needs CHAP too', path: ['mutualChap'] }),
   'config.exportLio': none,
   'config.importLio': z.object({ json: z.string().min(1).max(16 * 1024 * 1024), replace: z.boolean().optional() }).strict(),
 } as const;
@@ -330,6 +356,7 @@ export interface MethodResults {
   'remotes.list': RemoteView[];
   'remotes.save': RemoteView;
   'remotes.remove': { removed: number };
+  'remotes.discover': DiscoveryView;
   /** LIO's saveconfig.json text (it holds CHAP secrets, as LIO's file does). */
   'config.exportLio': { json: string };
   'config.importLio': LioImportReport;
