@@ -6,24 +6,12 @@
 // a reload; "Allow" lets its next try in; the Sessions view shows a live
 // session and can disconnect it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { $, $$, browser, expect } from '@wdio/globals';
-import { dataDir, gotoView, openApp, portal, ROOT, screenshot } from './helpers';
+import { gotoView, openApp, portal, screenshot, spindle } from './helpers';
 
 const TARGET = 'iqn.2026-11.test:e2e-share';
 const ALLOWED = 'iqn.2026-11.test:allowed';
 const NEWCOMER = 'iqn.2026-11.test:newcomer';
-
-function spindle(...args: string[]): string {
-  const r = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), ['src-main/cli/main.ts', ...args, '--data', dataDir()], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  if (r.status !== 0) throw new Error(`spindle ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
 
 function lunUrl(): string {
   return `iscsi://${portal()}/${TARGET}/0`;

@@ -1,6 +1,7 @@
 /// <reference types="@wdio/globals/types" />
 // Shared by the e2e specs: where the server is, how to open a view, where
 // screenshots go.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,4 +65,16 @@ export function portal(): string {
   const p = process.env.SPINDLE_E2E_PORTAL;
   if (!p) throw new Error('SPINDLE_E2E_PORTAL is not set — `spindle serve` printed no "iscsi: listening on" line.');
   return p;
+}
+
+/** Runs the `spindle` CLI from source against the running server's data dir; its stdout, or throws with both streams. */
+export function spindle(...args: string[]): string {
+  const r = spawnSync(join(ROOT, 'node_modules/.bin/tsx'), ['src-main/cli/main.ts', ...args, '--data', dataDir()], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  if (r.status !== 0) throw new Error(`spindle ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
 }

@@ -33,7 +33,7 @@ export const connectSteps: WizardStep[] = [
     id: 'find',
     title: 'Find targets on your network',
     description:
-      'Spindle scans your local subnets for iSCSI portals (TCP port 3260), or you type an address such as 192.168.1.10. Each portal is asked which targets it offers (SendTargets).',
+      'Type the address of the computer that shares the disk, such as 192.168.1.10. Spindle asks it which targets it offers this computer (SendTargets); save the ones you want.',
   },
   {
     id: 'login',

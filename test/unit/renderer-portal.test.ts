@@ -1,0 +1,38 @@
+// The Connect view's address field: what people paste becomes host and port,
+// or a sentence that says what to fix.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parsePortalInput } from '../../src-renderer/src/lib/portal';
+
+test('addresses people type split into host and port', () => {
+  const ok: Array<[string, string, number | undefined]> = [
+    ['192.168.1.10', '192.168.1.10', undefined],
+    ['  nas.local:3261 ', 'nas.local', 3261],
+    ['[fd00::5]:3260', 'fd00::5', 3260],
+    ['[fd00::5]', 'fd00::5', undefined],
+    ['fd00::5', 'fd00::5', undefined],
+    ['iscsi://10.0.0.2:3262/iqn.2026-11.lan.home:disk1/0', '10.0.0.2', 3262],
+    ['iscsi://alice%secret@nas/iqn.x/1', 'nas', undefined],
+    ['my_nas', 'my_nas', undefined],
+  ];
+  for (const [text, host, port] of ok) assert.deepEqual(parsePortalInput(text), { ok: true, host, port }, text);
+});
+
+test('bad addresses get a message that says what to fix', () => {
+  const bad: Array<[string, RegExp]> = [
+    ['', /Type the address/],
+    ['   ', /Type the address/],
+    [':3260', /missing before the port/],
+    ['nas:0', /1 to 65535/],
+    ['nas:99999', /1 to 65535/],
+    ['nas:http', /1 to 65535/],
+    ['nas local', /no spaces/],
+    ['nas/disk', /not a host name/],
+    ['x'.repeat(254), /too long/],
+  ];
+  for (const [text, message] of bad) {
+    const r = parsePortalInput(text);
+    assert.equal(r.ok, false, text);
+    if (!r.ok) assert.match(r.message, message, text);
+  }
+});
