@@ -1,6 +1,7 @@
 // The `spindle` command: a thin front end of the service and the engines.
 // Every failure ends as one line on stderr and a non-zero exit code.
 import { disks } from './commands/disks';
+import { discover } from './commands/discover';
 import { serve } from './commands/serve';
 import { targetServe } from './commands/target-serve';
 import { configCommands } from './commands/config-commands';
@@ -8,7 +9,7 @@ import type { Command } from './command';
 import { CliError } from './errors';
 import { packageVersion } from '../service/service';
 
-const commands: Command[] = [serve, disks, targetServe, ...configCommands];
+const commands: Command[] = [serve, disks, targetServe, discover, ...configCommands];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -17,6 +17,7 @@ import { InitiatorError, type InitiatorErrorCode } from '../../src-main/initiato
 import { login, logout, randomIsid } from '../../src-main/initiator/login';
 import { PduChannel } from '../../src-main/initiator/pdu-channel';
 import { TargetEngine, type DiscoveryFilteredEvent } from '../../src-main/target/target-engine';
+import { runCli } from '../support/cli';
 import { freePort, requirePeers, startTgt, type RunningTgt } from '../support/peers';
 
 const ME = 'iqn.2026-11.net.spindle.test:initiator';
@@ -89,6 +90,19 @@ describe('against tgt', () => {
     const found = await discoverTargets({ host: '127.0.0.1', port, initiatorName: ME });
     assert.deepEqual(found.map((t) => t.name).sort(), names);
     for (const t of found) assert.ok(t.portals.some((p) => p.host === '127.0.0.1' && p.port === port), `${t.name}: ${JSON.stringify(t.portals)}`);
+  });
+
+  test('`spindle discover` prints tgt\'s targets, and with --json one line an app can parse', async () => {
+    const human = await runCli(['discover', `127.0.0.1:${port}`, '--initiator', ME]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`^127\\.0\\.0\\.1:${port} offers 2 targets to ${ME.replace(/\./g, '\\.')}:`));
+    for (const n of names) assert.match(human.stdout, new RegExp(`${n.replace(/\./g, '\\.')}\\s+127\\.0\\.0\\.1:${port},1`));
+    const json = await runCli(['discover', `iscsi://127.0.0.1:${port}/whatever/0`, '--json', '--initiator', ME]);
+    assert.equal(json.code, 0, json.stderr);
+    const last = JSON.parse(json.stdout.trim().split('\n').pop()!);
+    assert.equal(last.portal, `127.0.0.1:${port}`);
+    assert.equal(last.initiator, ME);
+    assert.deepEqual(last.targets.map((t: { iqn: string }) => t.iqn).sort(), names);
   });
 
   test('a normal session logs in and out; with a CHAP account bound to the target, only the right secret gets in', async () => {
@@ -250,5 +264,28 @@ describe('against servers that misbehave', () => {
       }),
     );
     await expectCode(discoverTargets({ host: '127.0.0.1', port: text, initiatorName: ME, timeoutMs: 2_000 }), 'PROTOCOL_ERROR', /unreadable login text/);
+  });
+});
+
+describe('`spindle discover` on bad input and dead portals', () => {
+  test('each mistake is one line on stderr with exit 2 (usage) or 1 (failure), and nothing on stdout', async () => {
+    const dead = await freePort();
+    const cases: Array<[string[], number, RegExp]> = [
+      [['discover'], 2, /give the portal/],
+      [['discover', 'nas:99999'], 2, /1 to 65535/],
+      [['discover', 'nas local'], 2, /no spaces/],
+      [['discover', '127.0.0.1', '--initiator', 'bob'], 2, /not a usable initiator name/],
+      [['discover', '127.0.0.1', '--mutual-chap', 'tgt:TargetSecret-077'], 2, /--mutual-chap needs --chap/],
+      [['discover', '127.0.0.1', '--chap', 'alice:short'], 2, /12 to 16 bytes/],
+      [['discover', '127.0.0.1', '--timeout', '0'], 2, /--timeout/],
+      [['discover', `127.0.0.1:${dead}`], 1, /nothing listens there/],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await runCli(args);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+      assert.equal(r.stdout, '', args.join(' '));
+    }
   });
 });

@@ -1,8 +1,8 @@
-// The Connect view's address field: what people paste becomes host and port,
+// A portal as people type it (the Connect view's address field, `spindle discover`): host and port,
 // or a sentence that says what to fix.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parsePortalInput } from '../../src-renderer/src/lib/portal';
+import { parsePortalInput } from '../../src-main/iscsi/portal-address';
 
 test('addresses people type split into host and port', () => {
   const ok: Array<[string, string, number | undefined]> = [

@@ -1,7 +1,7 @@
 // What a person types as a portal — `192.168.1.10`, `nas.local:3261`,
 // `[fd00::5]:3260`, a bare IPv6 address, or an iscsi:// URL copied from
 // somewhere — split into host and port, or a sentence saying what is wrong.
-// Pure, so the form and the tests share it.
+// Pure (no Node imports): the Connect view's form and `spindle discover` share it.
 
 export type PortalInput = { ok: true; host: string; port: number | undefined } | { ok: false; message: string };
 
