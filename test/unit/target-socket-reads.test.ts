@@ -48,6 +48,28 @@ function check(got: RawPdu[], sent: Sent[]): void {
   }
 }
 
+/** A loopback server, a client connected to it, and the server's side of that connection. */
+async function acceptedPair(): Promise<{ server: net.Server; client: net.Socket; socket: net.Socket }> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = once(server, 'connection');
+  const client = net.connect(port, '127.0.0.1');
+  const [socket] = (await accepted) as [net.Socket];
+  return { server, client, socket };
+}
+
+/** Ends the connection from the client side, waits until the server's side has closed, then stops the server. */
+async function closePair({ server, client, socket }: { server: net.Server; client: net.Socket; socket: net.Socket }): Promise<void> {
+  const closed = once(socket, 'close');
+  socket.on('end', () => socket.end());
+  client.end();
+  client.resume();
+  await closed;
+  server.close();
+}
+
 describe('PduFramer.chunkViews', () => {
   it('counts PDUs delivered in place, not those assembled or placed', () => {
     const placed = Buffer.alloc(1000);
@@ -157,13 +179,7 @@ describe('readIntoSlabs (target sockets)', () => {
   });
 
   it('reads a connection in login into a small slab and switches to the large one when told, without losing a byte', async () => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    const accepted = once(server, 'connection');
-    const client = net.connect(port, '127.0.0.1');
-    const [socket] = (await accepted) as [net.Socket];
+    const { server, client, socket } = await acceptedPair();
     let loggedIn = false;
     const received: Buffer[] = [];
     const slabSizes: number[] = [];
@@ -193,22 +209,11 @@ describe('readIntoSlabs (target sockets)', () => {
     assert.ok(Buffer.concat(received).equals(Buffer.concat([first, second])), 'every byte arrived, in order');
     // The first read after the switch may still land in the small slab; the rest go to the large one.
     assert.ok(slabSizes.slice(before + 1).every((n) => n === READ_SLAB_BYTES), 'reads after the switch use the large slab');
-    const closed = once(socket, 'close');
-    socket.on('end', () => socket.end());
-    client.end();
-    client.resume();
-    await closed;
-    server.close();
+    await closePair({ server, client, socket });
   });
 
   it('pause() stops reading and resume() goes on', async () => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    const accepted = once(server, 'connection');
-    const client = net.connect(port, '127.0.0.1');
-    const [socket] = (await accepted) as [net.Socket];
+    const { server, client, socket } = await acceptedPair();
     let bytes = 0;
     assert.equal(
       readIntoSlabs(socket, (chunk) => {
@@ -224,22 +229,11 @@ describe('readIntoSlabs (target sockets)', () => {
     socket.resume();
     for (let i = 0; i < 50 && bytes < 10_000; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(bytes, 10_000);
-    const closed = once(socket, 'close');
-    socket.on('end', () => socket.end());
-    client.end();
-    client.resume();
-    await closed;
-    server.close();
+    await closePair({ server, client, socket });
   });
 
   it('declines a socket that already has a data listener', async () => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    const accepted = once(server, 'connection');
-    const client = net.connect(port, '127.0.0.1');
-    const [socket] = (await accepted) as [net.Socket];
+    const { server, client, socket } = await acceptedPair();
     socket.on('data', () => undefined);
     assert.equal(readIntoSlabs(socket, () => false), false);
     client.destroy();
