@@ -4,10 +4,11 @@
  * Text Responses that continue (C bit, §6.4), log out. The target lists
  * only what this initiator may see, each target with its portals.
  */
-import { readOpcode } from '../iscsi/bhs';
+import { EMPTY_BUFFER, readOpcode } from '../iscsi/bhs';
 import { Opcode, RESERVED_TAG } from '../iscsi/constants';
 import type { ChapCredentials } from '../iscsi/chap';
 import { parseSendTargetsResponse, type DiscoveredTarget } from '../iscsi/negotiation';
+import { encodeNopOut, parseNopIn } from '../iscsi/nop';
 import { encodeTextRequest, parseTextResponse } from '../iscsi/text';
 import { SEND_TARGETS_REPEATABLE_KEYS, decodeTextKeys, encodeTextKeys } from '../iscsi/text-keys';
 import { InitiatorError } from './errors';
@@ -19,8 +20,13 @@ export type { DiscoveredTarget } from '../iscsi/negotiation';
 export const ISCSI_PORT = 3260;
 /** Default wait for the connection and for each answer. */
 export const DISCOVERY_TIMEOUT_MS = 10_000;
+/** Default bound on the whole discovery: connect, login, answer and logout. */
+export const DISCOVERY_DEADLINE_MS = 60_000;
 /** A SendTargets answer longer than this is not a home lab's; stop reading. */
 const MAX_SEND_TARGETS_BYTES = 1 << 20;
+/** Text Responses one answer may be spread over, and PDUs we may skip (pings, async messages) meanwhile. */
+const MAX_TEXT_RESPONSES = 4096;
+const MAX_SKIPPED_PDUS = 64;
 
 export interface DiscoveryOptions {
   readonly host: string;
@@ -28,6 +34,8 @@ export interface DiscoveryOptions {
   readonly initiatorName: string;
   readonly chap?: { readonly credentials: ChapCredentials; readonly mutual?: ChapCredentials };
   readonly timeoutMs?: number;
+  /** Milliseconds for the whole discovery (default 60 s), however chatty the target. */
+  readonly deadlineMs?: number;
   /** The largest Text Response data segment we take (default 256 KiB); a longer answer arrives in continued responses. */
   readonly maxRecvDataSegmentLength?: number;
 }
@@ -36,6 +44,7 @@ export interface DiscoveryOptions {
 export async function discoverTargets(options: DiscoveryOptions): Promise<DiscoveredTarget[]> {
   const timeoutMs = options.timeoutMs ?? DISCOVERY_TIMEOUT_MS;
   const channel = await PduChannel.connect({ host: options.host, port: options.port ?? ISCSI_PORT, timeoutMs });
+  channel.setDeadline(options.deadlineMs ?? DISCOVERY_DEADLINE_MS, 'discovery');
   try {
     const session = await login(channel, {
       initiatorName: options.initiatorName,
@@ -58,10 +67,22 @@ export async function discoverTargets(options: DiscoveryOptions): Promise<Discov
 
     const parts: Buffer[] = [];
     let total = 0;
+    let responses = 0;
+    let skipped = 0;
     for (;;) {
       const raw = await channel.next(timeoutMs, 'its SendTargets answer');
       const op = readOpcode(raw.bhs);
-      if (op === Opcode.NOP_IN || op === Opcode.ASYNC_MESSAGE) continue; // nothing a short discovery session needs to act on
+      if (op === Opcode.NOP_IN || op === Opcode.ASYNC_MESSAGE) {
+        if (++skipped > MAX_SKIPPED_PDUS) throw new InitiatorError('PROTOCOL_ERROR', `discovery at ${channel.portal}: ${MAX_SKIPPED_PDUS} pings and messages instead of an answer`);
+        if (op === Opcode.NOP_IN) {
+          const ping = parseNopIn(raw.bhs, raw.data);
+          // §11.19: a NOP-In with a TTT wants a NOP-Out echoing it (immediate, so CmdSN does not advance).
+          if (ping.ttt !== RESERVED_TAG) {
+            channel.send(encodeNopOut({ immediate: true, lun: ping.lun < 0 ? 0 : ping.lun, itt: RESERVED_TAG, ttt: ping.ttt, cmdSN, expStatSN, data: EMPTY_BUFFER }));
+          }
+        }
+        continue;
+      }
       if (op === Opcode.REJECT) throw new InitiatorError('PROTOCOL_ERROR', `discovery at ${channel.portal}: the target rejected SendTargets`);
       if (op !== Opcode.TEXT_RESPONSE) throw new InitiatorError('PROTOCOL_ERROR', `discovery at ${channel.portal}: opcode 0x${op.toString(16)} instead of a Text Response`);
       const r = parseTextResponse(raw.bhs, raw.data);
@@ -69,12 +90,13 @@ export async function discoverTargets(options: DiscoveryOptions): Promise<Discov
       expStatSN = (r.statSN + 1) >>> 0;
       total += r.data.length;
       if (total > MAX_SEND_TARGETS_BYTES) throw new InitiatorError('PROTOCOL_ERROR', `discovery at ${channel.portal}: the SendTargets answer runs past ${MAX_SEND_TARGETS_BYTES} bytes`);
+      if (++responses > MAX_TEXT_RESPONSES) throw new InitiatorError('PROTOCOL_ERROR', `discovery at ${channel.portal}: the SendTargets answer goes on over ${MAX_TEXT_RESPONSES} responses`);
       parts.push(Buffer.from(r.data));
-      if (!r.continue) {
-        if (!r.final) throw new InitiatorError('PROTOCOL_ERROR', `discovery at ${channel.portal}: a Text Response with neither F nor C set`);
-        break;
-      }
-      // §6.4: an empty Text Request with the target's TTT asks for the rest.
+      if (r.final && r.continue) throw new InitiatorError('PROTOCOL_ERROR', `discovery at ${channel.portal}: a Text Response with both F and C set`);
+      if (r.final) break;
+      // §11.11: F=0 (with C=1 when a pair is cut, else C=0) means more follows; an empty Text Request
+      // with the target's TTT asks for it. Without a TTT there is nothing to ask for.
+      if (r.ttt === RESERVED_TAG) throw new InitiatorError('PROTOCOL_ERROR', `discovery at ${channel.portal}: a Text Response that says more follows, without a Target Transfer Tag to ask for it`);
       ask(r.ttt, Buffer.alloc(0));
     }
     let targets: DiscoveredTarget[] | null;

@@ -29,6 +29,8 @@ import type { PduChannel } from './pdu-channel';
 const MAX_LOGIN_EXCHANGES = 16;
 /** Text a login response may carry in total, over its continuations. */
 const MAX_LOGIN_TEXT_BYTES = 64 * 1024;
+/** Login Responses one answer may be continued over (C=1); an endless stream of empty ones is a broken target. */
+const MAX_LOGIN_CONTINUATIONS = 64;
 
 export interface LoginOptions {
   readonly initiatorName: string;
@@ -86,7 +88,8 @@ export async function login(channel: PduChannel, options: LoginOptions): Promise
   const who = options.sessionType === 'Discovery' ? `discovery at ${channel.portal}` : `${options.targetName} at ${channel.portal}`;
   const cmdSN = 1;
   let expStatSN = 0;
-  let itt = 0;
+  // One ITT for every Login Request of this login (LIO refuses a login whose ITT changes).
+  const itt = 0;
   let csg: number = Stage.SECURITY_NEGOTIATION;
 
   for (let exchange = 0; exchange < MAX_LOGIN_EXCHANGES; exchange++) {
@@ -94,7 +97,6 @@ export async function login(channel: PduChannel, options: LoginOptions): Promise
     state = offer.state;
     const transit = initiatorReadyToTransit(state);
     const nsg = csg === Stage.SECURITY_NEGOTIATION ? Stage.LOGIN_OPERATIONAL_NEGOTIATION : Stage.FULL_FEATURE_PHASE;
-    itt = exchange;
     const request = (data: Buffer, t: boolean) =>
       encodeLoginRequest({
         transit: t,
@@ -118,7 +120,8 @@ export async function login(channel: PduChannel, options: LoginOptions): Promise
     const parts: Buffer[] = [];
     let total = 0;
     let response;
-    for (;;) {
+    for (let continued = 0; ; continued++) {
+      if (continued > MAX_LOGIN_CONTINUATIONS) throw new InitiatorError('PROTOCOL_ERROR', `${who}: the target continued one login answer over ${MAX_LOGIN_CONTINUATIONS} responses`);
       const raw = await channel.next(options.timeoutMs, 'a Login Response');
       const op = readOpcode(raw.bhs);
       if (op === Opcode.REJECT) throw new InitiatorError('PROTOCOL_ERROR', `${who}: the target rejected our Login Request`);
@@ -127,6 +130,8 @@ export async function login(channel: PduChannel, options: LoginOptions): Promise
       if (response.statusClass !== LoginStatusClass.SUCCESS) throw refused(who, options, response.statusClass, response.statusDetail, raw.data);
       if (response.itt !== itt) throw new InitiatorError('PROTOCOL_ERROR', `${who}: a Login Response for ITT ${response.itt}, not ${itt}`);
       if (response.versionActive !== 0) throw new InitiatorError('PROTOCOL_ERROR', `${who}: the target answered with iSCSI version ${response.versionActive}`);
+      // §11.13.1: T and C both set is a protocol error.
+      if (response.transit && response.continue) throw new InitiatorError('PROTOCOL_ERROR', `${who}: a Login Response with both T and C set`);
       expStatSN = (response.statSN + 1) >>> 0;
       total += response.data.length;
       if (total > MAX_LOGIN_TEXT_BYTES) throw new InitiatorError('PROTOCOL_ERROR', `${who}: the target's login text runs past ${MAX_LOGIN_TEXT_BYTES} bytes`);
@@ -147,7 +152,11 @@ export async function login(channel: PduChannel, options: LoginOptions): Promise
     }
     const checked = checkTargetResponse(state, { stage: response.csg, transit: response.transit, nsg: response.nsg, pairs });
     if (!checked.ok) {
-      const auth = checked.code === 'AUTH_FAILED' || checked.code === 'AUTH_REQUIRED';
+      if (checked.key === 'AuthMethod' && options.chap === undefined) {
+        // A target that wants CHAP may say so with AuthMethod=Reject (or by choosing CHAP) rather than refuse with 0x0201.
+        throw new InitiatorError('AUTH_FAILED', `${who}: the target wants CHAP (${checked.reason}) — give the CHAP user name and secret it was set up with`);
+      }
+      const auth = checked.code === 'AUTH_FAILED' || checked.code === 'AUTH_REQUIRED' || checked.code === 'AUTH_METHOD_UNAVAILABLE';
       throw new InitiatorError(auth ? 'AUTH_FAILED' : 'PROTOCOL_ERROR', `${who}: ${checked.reason}`);
     }
     state = checked.state;

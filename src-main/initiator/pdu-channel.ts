@@ -30,6 +30,9 @@ export class PduChannel {
   private readonly queue: RawPdu[] = [];
   private waiter: { resolve: (pdu: RawPdu) => void; reject: (err: InitiatorError) => void; timer: NodeJS.Timeout } | null = null;
   private failure: InitiatorError | null = null;
+  /** Date.now() past which every wait fails (see setDeadline); what for, for the message. */
+  private deadline = Infinity;
+  private deadlineFor = '';
 
   private constructor(
     private readonly socket: net.Socket,
@@ -104,19 +107,39 @@ export class PduChannel {
     this.writer.write(bhs, data);
   }
 
-  /** The next PDU from the target; rejects with TIMEOUT after `timeoutMs`, or with why the connection ended. */
+  /**
+   * Bounds the whole exchange, not just each wait: a target that keeps
+   * answering but never finishes (endless continuations, pings) is cut off
+   * at `Date.now() + ms`.
+   */
+  setDeadline(ms: number, what: string): void {
+    this.deadline = Date.now() + ms;
+    this.deadlineFor = `${what} did not finish within ${ms} ms`;
+  }
+
+  /** The next PDU from the target; rejects with TIMEOUT after `timeoutMs` (or at the deadline), or with why the connection ended. */
   next(timeoutMs: number, waitingFor: string): Promise<RawPdu> {
+    if (Date.now() >= this.deadline) return Promise.reject(this.timedOut(`${this.portal}: ${this.deadlineFor}`));
     const queued = this.queue.shift();
     if (queued !== undefined) return Promise.resolve(queued);
     if (this.failure !== null) return Promise.reject(this.failure);
-    if (this.waiter !== null) return Promise.reject(new Error('PduChannel.next() called while another read waits'));
+    if (this.waiter !== null) return Promise.reject(new InitiatorError('PROTOCOL_ERROR', 'internal: two reads wait on one connection'));
+    const left = this.deadline - Date.now();
+    const wait = Math.min(timeoutMs, left);
+    const message = wait < timeoutMs ? `${this.portal}: ${this.deadlineFor}` : `${this.portal} did not send ${waitingFor} within ${timeoutMs} ms`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = null;
-        reject(new InitiatorError('TIMEOUT', `${this.portal} did not send ${waitingFor} within ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(this.timedOut(message));
+      }, wait);
       this.waiter = { resolve, reject, timer };
     });
+  }
+
+  private timedOut(message: string): InitiatorError {
+    const err = new InitiatorError('TIMEOUT', message);
+    this.fail(err);
+    return err;
   }
 
   /** Takes the negotiated limits for what the target may send from now on. */

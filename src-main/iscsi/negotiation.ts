@@ -1476,19 +1476,28 @@ export function parseTargetAddress(value: string): TargetPortal | null {
 
 /**
  * Group a SendTargets Text Response: each TargetName starts a target, the
- * TargetAddress pairs after it are its portals (§13.3). Returns null when a
+ * TargetAddress pairs after it are its portals (§13.3); a name repeated
+ * later adds its portals to the first entry. Returns null when a
  * TargetAddress precedes any TargetName or is malformed.
  */
 export function parseSendTargetsResponse(input: Iterable<TextPairInput>): DiscoveredTarget[] | null {
   const out: Array<{ name: string; portals: TargetPortal[] }> = [];
+  // Some targets name a target once per portal group: one entry per name (names compare case-insensitively, §4.2.7.1).
+  const byName = new Map<string, { name: string; portals: TargetPortal[] }>();
+  let current: { name: string; portals: TargetPortal[] } | undefined;
   for (const [key, value] of toPairs(input)) {
     if (key === 'TargetName') {
-      out.push({ name: value, portals: [] });
+      current = byName.get(value.toLowerCase());
+      if (current === undefined) {
+        current = { name: value, portals: [] };
+        byName.set(value.toLowerCase(), current);
+        out.push(current);
+      }
     } else if (key === 'TargetAddress') {
-      const last = out[out.length - 1];
       const portal = parseTargetAddress(value);
-      if (!last || !portal) return null;
-      last.portals.push(portal);
+      if (!current || !portal) return null;
+      const seen = current.portals.some((p) => p.host === portal.host && p.port === portal.port && p.portalGroupTag === portal.portalGroupTag);
+      if (!seen) current.portals.push(portal);
     }
   }
   return out;

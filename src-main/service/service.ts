@@ -277,7 +277,12 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
           ? { chap: { credentials: { name: p.chap.user, secret: p.chap.secret }, ...(p.mutualChap !== undefined ? { mutual: { name: p.mutualChap.user, secret: p.mutualChap.secret } } : {}) } }
           : {}),
       });
-      const saved = new Set(store.remotes.list().filter((r) => r.host === p.host && r.port === port).map((r) => r.iqn.toLowerCase()));
+      const saved = new Set(
+        store.remotes
+          .list()
+          .filter((r) => r.host.toLowerCase() === p.host.toLowerCase() && r.port === port)
+          .map((r) => r.iqn.toLowerCase()),
+      );
       return {
         portal: p.host.includes(':') ? `[${p.host}]:${port}` : `${p.host}:${port}`,
         initiatorName,

@@ -17,6 +17,13 @@ import { InitiatorError, type InitiatorErrorCode } from '../../src-main/initiato
 import { login, logout, randomIsid } from '../../src-main/initiator/login';
 import { PduChannel } from '../../src-main/initiator/pdu-channel';
 import { TargetEngine, type DiscoveryFilteredEvent } from '../../src-main/target/target-engine';
+import { readOpcode } from '../../src-main/iscsi/bhs';
+import { PduFramer, type RawPdu } from '../../src-main/iscsi/framer';
+import { encodeLoginResponse, parseLoginRequest } from '../../src-main/iscsi/login';
+import { encodeLogoutResponse } from '../../src-main/iscsi/logout';
+import { encodeNopIn, parseNopOut } from '../../src-main/iscsi/nop';
+import { encodeTextResponse, parseTextRequest } from '../../src-main/iscsi/text';
+import { encodeTextKeys } from '../../src-main/iscsi/text-keys';
 import { runCli } from '../support/cli';
 import { freePort, requirePeers, startTgt, type RunningTgt } from '../support/peers';
 
@@ -287,5 +294,126 @@ describe('`spindle discover` on bad input and dead portals', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
       assert.equal(r.stdout, '', args.join(' '));
     }
+  });
+});
+
+// ---- a scripted target, for what real targets do only sometimes ---------------------------------
+
+interface Script {
+  /** Called for each Text Request (after login); answer with `send`. */
+  onText(req: ReturnType<typeof parseTextRequest>, send: (bhs: Buffer, data?: Buffer) => void, n: number): void;
+  /** Sent right after the login completes, before anything else. */
+  afterLogin?: (send: (bhs: Buffer, data?: Buffer) => void) => void;
+}
+
+interface Seen {
+  loginItts: number[];
+  nopOutTtts: number[];
+  textTtts: number[];
+}
+
+/** A loopback "target" that logs any discovery session in and then follows `script`; records what the initiator sent. */
+async function scriptedTarget(script: Script, servers: net.Server[]): Promise<{ port: number; seen: Seen }> {
+  const seen: Seen = { loginItts: [], nopOutTtts: [], textTtts: [] };
+  const server = net.createServer((socket) => {
+    let statSN = 100;
+    let texts = 0;
+    const send = (bhs: Buffer, data: Buffer = Buffer.alloc(0)) => {
+      const pad = Buffer.alloc((4 - (data.length % 4)) % 4);
+      socket.write(Buffer.concat([bhs, data, pad]));
+    };
+    const framer = new PduFramer({
+      maxRecvDataSegmentLength: 1 << 20,
+      onError: () => socket.destroy(),
+      onPdu: (pdu: RawPdu) => {
+        const op = readOpcode(pdu.bhs);
+        if (op === 0x03) {
+          const req = parseLoginRequest(pdu.bhs, pdu.data);
+          seen.loginItts.push(req.itt);
+          const toFfp = req.csg === 1;
+          const data = encodeTextKeys(toFfp ? [['HeaderDigest', 'None'], ['DataDigest', 'None']] : [['AuthMethod', 'None'], ['TargetPortalGroupTag', '1']]);
+          send(
+            encodeLoginResponse({
+              transit: true, continue: false, csg: req.csg, nsg: toFfp ? 3 : 1, versionMax: 0, versionActive: 0, isid: req.isid,
+              tsih: toFfp ? 7 : 0, itt: req.itt, statSN: statSN++, expCmdSN: req.cmdSN, maxCmdSN: req.cmdSN + 8, statusClass: 0, statusDetail: 0, data,
+            }),
+            data,
+          );
+          if (toFfp) script.afterLogin?.(send);
+        } else if (op === 0x04) {
+          const req = parseTextRequest(pdu.bhs, pdu.data);
+          seen.textTtts.push(req.ttt);
+          script.onText(req, send, texts++);
+        } else if (op === 0x00) {
+          seen.nopOutTtts.push(parseNopOut(pdu.bhs, pdu.data).ttt);
+        } else if (op === 0x06) {
+          const itt = pdu.bhs.readUInt32BE(16);
+          send(encodeLogoutResponse({ response: 0, itt, statSN: statSN++, expCmdSN: 1, maxCmdSN: 9, time2Wait: 0, time2Retain: 0 }));
+        }
+      },
+    });
+    socket.on('data', (c: Buffer) => framer.push(c));
+    socket.on('error', () => undefined);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, seen };
+}
+
+const textResponse = (itt: number, o: { final: boolean; cont: boolean; ttt: number }, text: string) => {
+  const data = Buffer.from(text, 'utf8');
+  return [encodeTextResponse({ final: o.final, continue: o.cont, lun: 0, itt, ttt: o.ttt, statSN: 200, expCmdSN: 2, maxCmdSN: 9, data }), data] as const;
+};
+
+describe('against a scripted target (what real ones do only sometimes)', () => {
+  const servers: net.Server[] = [];
+  after(() => {
+    for (const s of servers) s.close();
+  });
+
+  test('one ITT for the whole login; a ping is answered; an answer in F=0 C=0, then C=1, then final parts is read whole', async () => {
+    const { port, seen } = await scriptedTarget(
+      {
+        afterLogin: (send) => send(encodeNopIn({ lun: 0, itt: 0xffffffff, ttt: 0x77, statSN: 150, expCmdSN: 1, maxCmdSN: 9, data: Buffer.alloc(0) })),
+        onText: (req, send, n) => {
+          const parts = [
+            // Complete pairs, more to come without a cut pair: F=0, C=0 (§11.11).
+            textResponse(req.itt, { final: false, cont: false, ttt: 5 }, 'TargetName=iqn.2026-11.test:one\0TargetAddress=127.0.0.1:3260,1\0'),
+            // A pair cut in two: C=1.
+            textResponse(req.itt, { final: false, cont: true, ttt: 6 }, 'TargetName=iqn.2026-11.te'),
+            textResponse(req.itt, { final: true, cont: false, ttt: 0xffffffff }, 'st:two\0TargetAddress=127.0.0.1:3260,1\0'),
+          ];
+          send(...parts[n]);
+        },
+      },
+      servers,
+    );
+    const found = await discoverTargets({ host: '127.0.0.1', port, initiatorName: ME, timeoutMs: 2_000 });
+    assert.deepEqual(found.map((t) => t.name), ['iqn.2026-11.test:one', 'iqn.2026-11.test:two']);
+    assert.equal(seen.loginItts.length, 2);
+    assert.equal(new Set(seen.loginItts).size, 1, `one ITT across the login's requests (LIO checks it): ${seen.loginItts}`);
+    assert.deepEqual(seen.textTtts, [0xffffffff, 5, 6], 'each continuation echoes the TTT of the response it continues');
+    assert.deepEqual(seen.nopOutTtts, [0x77], 'the ping was answered with its TTT');
+  });
+
+  test('a target that never finishes its answer, or only pings, is cut off with an error, not followed forever', async () => {
+    const endless = await scriptedTarget({ onText: (req, send) => send(...textResponse(req.itt, { final: false, cont: true, ttt: 9 }, '')) }, servers);
+    const t0 = Date.now();
+    const a = await rejection(discoverTargets({ host: '127.0.0.1', port: endless.port, initiatorName: ME, timeoutMs: 2_000, deadlineMs: 3_000 }));
+    assert.ok(['PROTOCOL_ERROR', 'TIMEOUT'].includes(a.code), `${a.code}: ${a.message}`);
+    assert.ok(Date.now() - t0 < 5_000, 'within the deadline');
+
+    const pinger = await scriptedTarget(
+      {
+        onText: (_req, send) => {
+          for (let i = 0; i < 100; i++) send(encodeNopIn({ lun: 0, itt: 0xffffffff, ttt: 0xffffffff, statSN: 150, expCmdSN: 1, maxCmdSN: 9, data: Buffer.alloc(0) }));
+        },
+      },
+      servers,
+    );
+    await expectCode(discoverTargets({ host: '127.0.0.1', port: pinger.port, initiatorName: ME, timeoutMs: 2_000 }), 'PROTOCOL_ERROR', /pings and messages instead of an answer/);
+
+    const silent = await scriptedTarget({ onText: () => undefined }, servers);
+    await expectCode(discoverTargets({ host: '127.0.0.1', port: silent.port, initiatorName: ME, timeoutMs: 5_000, deadlineMs: 400 }), 'TIMEOUT', /discovery did not finish within 400 ms/);
   });
 });

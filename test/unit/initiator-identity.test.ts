@@ -17,11 +17,21 @@ test('the default initiator name is a valid IQN built from the host name, whatev
     ['x'.repeat(300), `iqn.2026-11.app.spindle:${'x'.repeat(63)}`],
   ];
   for (const [host, want] of cases) {
-    const name = defaultInitiatorName(host);
+    const name = defaultInitiatorName(host, null);
     assert.equal(name, want, host);
     assert.equal(validateIscsiName(name).ok, true, `${name} is a valid iSCSI name`);
   }
   assert.equal(defaultInitiatorName('nas'), defaultInitiatorName('nas'), 'stable: the same machine always gets the same name');
+});
+
+test('two machines with the same host name get different names (a short hash of the machine id)', () => {
+  const a = defaultInitiatorName('raspberrypi', '0123456789abcdef0123456789abcdef');
+  const b = defaultInitiatorName('raspberrypi', 'fedcba9876543210fedcba9876543210');
+  assert.match(a, /^iqn\.2026-11\.app\.spindle:raspberrypi-[0-9a-f]{6}$/);
+  assert.match(b, /^iqn\.2026-11\.app\.spindle:raspberrypi-[0-9a-f]{6}$/);
+  assert.notEqual(a, b);
+  assert.equal(defaultInitiatorName('raspberrypi', '0123456789abcdef0123456789abcdef'), a, 'stable for one machine');
+  assert.equal(validateIscsiName(a).ok, true);
 });
 
 test('random ISIDs have the random format (T=10b, A=0) and differ', () => {

@@ -882,6 +882,22 @@ test('a SendTargets response groups each TargetName with the TargetAddress pairs
   assert.equal(parseSendTargetsResponse([['TargetAddress', '10.0.0.1']]), null);
 });
 
+test('a target named once per portal group becomes one entry with all its portals (names match case-insensitively)', () => {
+  const got = parseSendTargetsResponse([
+    ['TargetName', 'iqn.2026-11.net.example:a'],
+    ['TargetAddress', '10.0.0.1:3260,1'],
+    ['TargetName', 'iqn.2026-11.net.example:b'],
+    ['TargetAddress', '10.0.0.2:3260,1'],
+    ['TargetName', 'IQN.2026-11.net.example:A'],
+    ['TargetAddress', '10.0.1.1:3260,2'],
+    ['TargetAddress', '10.0.0.1:3260,1'],
+  ]);
+  assert.deepEqual(got, [
+    { name: 'iqn.2026-11.net.example:a', portals: [{ host: '10.0.0.1', port: 3260, portalGroupTag: 1 }, { host: '10.0.1.1', port: 3260, portalGroupTag: 2 }] },
+    { name: 'iqn.2026-11.net.example:b', portals: [{ host: '10.0.0.2', port: 3260, portalGroupTag: 1 }] },
+  ]);
+});
+
 // --- configuration ---------------------------------------------------------------------------
 
 test('out-of-range target preferences are configuration errors', () => {

@@ -12,10 +12,21 @@ test('addresses people type split into host and port', () => {
     ['[fd00::5]', 'fd00::5', undefined],
     ['fd00::5', 'fd00::5', undefined],
     ['iscsi://10.0.0.2:3262/iqn.2026-11.lan.home:disk1/0', '10.0.0.2', 3262],
-    ['iscsi://alice%secret@nas/iqn.x/1', 'nas', undefined],
     ['my_nas', 'my_nas', undefined],
   ];
   for (const [text, host, port] of ok) assert.deepEqual(parsePortalInput(text), { ok: true, host, port }, text);
+});
+
+test('an iscsi:// URL with USER%SECRET@ carries its CHAP credentials; a user without a secret is an error', () => {
+  assert.deepEqual(parsePortalInput('iscsi://alice%AliceSecret-0042@nas/iqn.x/1'), {
+    ok: true,
+    host: 'nas',
+    port: undefined,
+    credentials: { user: 'alice', secret: 'AliceSecret-0042' },
+  });
+  const r = parsePortalInput('iscsi://alice@nas:3260');
+  assert.equal(r.ok, false);
+  if (!r.ok) assert.match(r.message, /CHAP user without a secret/);
 });
 
 test('bad addresses get a message that says what to fix', () => {

@@ -574,6 +574,10 @@ describe('remotes.discover (SendTargets through the API, against this service\'s
     const s = await open(tempDir(), false);
     await rejects(s.call('remotes.discover', { host: '' }), 'INVALID_PARAMS', ['host']);
     await rejects(s.call('remotes.discover', { host: '127.0.0.1', port: 70000 }), 'INVALID_PARAMS', ['port']);
+    const withPort = await rejects(s.call('remotes.discover', { host: 'nas:3260' }), 'INVALID_PARAMS', ['host']);
+    assert.match(withPort.fields!.host!, /port goes in its own field/);
+    await rejects(s.call('remotes.discover', { host: 'nas local' }), 'INVALID_PARAMS', ['host']);
+    await rejects(s.call('remotes.save', { host: 'nas:3260', iqn: `${NS}:x` }), 'INVALID_PARAMS', ['host']);
     await rejects(s.call('remotes.discover', { host: '127.0.0.1', chap: { user: 'u', secret: 'short' } }), 'INVALID_PARAMS', ['chap.secret']);
     await rejects(s.call('remotes.discover', { host: '127.0.0.1', mutualChap: { user: 'u', secret: 'long-enough-0042' } }), 'INVALID_PARAMS', ['mutualChap']);
     await rejects(s.call('remotes.discover', { host: '127.0.0.1', initiatorName: 'not a name' }), 'INVALID_PARAMS', ['initiatorName']);

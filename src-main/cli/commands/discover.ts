@@ -18,7 +18,7 @@ export const discover: Command = {
 Logs in to the portal for discovery, asks for every target it offers this
 initiator (SendTargets=All), and logs out. A target that limits access lists
 only what the initiator name may use. PORT defaults to ${ISCSI_PORT}; an
-iscsi:// URL works too.
+iscsi:// URL works too (iscsi://USER%SECRET@HOST gives CHAP like --chap).
 
   --initiator IQN          the initiator name to present (default: ${defaultInitiatorName()})
   --chap USER:SECRET       CHAP for the discovery session (USER:@FILE reads the secret from a file)
@@ -53,7 +53,9 @@ iscsi:// URL works too.
       if (!Number.isFinite(s) || s <= 0 || s > 300) throw usageError('--timeout takes seconds, more than 0 and at most 300');
       timeoutMs = Math.round(s * 1000);
     }
-    const { chap, mutualChap } = parseChapFlags(values.chap, values['mutual-chap']);
+    // CHAP from an iscsi://USER%SECRET@HOST address counts as --chap (checked the same way).
+    const fromUrl = portal.credentials !== undefined && values.chap === undefined ? `${portal.credentials.user}:${portal.credentials.secret}` : values.chap;
+    const { chap, mutualChap } = parseChapFlags(fromUrl, values['mutual-chap']);
     const port = portal.port ?? ISCSI_PORT;
     let targets;
     try {

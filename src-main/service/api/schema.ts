@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { DiskReport } from '../../disks/types';
 import { checkWireIscsiName, validateIscsiName } from '../../iscsi/names';
+import { parsePortalInput } from '../../iscsi/portal-address';
 import { EVENT_NAMES, METHOD_NAMES } from './names';
 
 // ---- value schemas -------------------------------------------------------
@@ -228,6 +229,18 @@ const chapSchema = z
   })
   .strict();
 
+/** A host name or IP address, alone (the port has its own field). */
+const hostSchema = z
+  .string()
+  .trim()
+  .min(1, 'give the host name or address')
+  .max(253)
+  .superRefine((h, ctx) => {
+    const r = parsePortalInput(h);
+    if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message });
+    else if (r.port !== undefined || r.host !== h) ctx.addIssue({ code: 'custom', message: 'give the host alone, e.g. 192.168.1.10; the port goes in its own field' });
+  });
+
 const sizeBytes = z.number().int().positive().max(2 ** 53 - 1);
 
 export const backstoreRefSchema = z.union([
@@ -304,7 +317,7 @@ export const methodParams = {
   /** Saves (or updates, by host + port + IQN) a remote target to connect to. */
   'remotes.save': z
     .object({
-      host: z.string().min(1, 'give the host name or address').max(253),
+      host: hostSchema,
       port: z.number().int().min(1).max(65535).optional(),
       iqn: iscsiName('target name'),
       chap: chapSchema.nullable().optional(),
@@ -318,7 +331,7 @@ export const methodParams = {
   /** SendTargets discovery at a portal: the targets it offers this initiator. */
   'remotes.discover': z
     .object({
-      host: z.string().trim().min(1, 'give the host name or address').max(253),
+      host: hostSchema,
       port: z.number().int().min(1).max(65535).optional(),
       chap: chapSchema.optional(),
       mutualChap: chapSchema.optional(),
