@@ -260,10 +260,12 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
         ...(p.mountPoint !== undefined ? { mountPoint: p.mountPoint } : {}),
       });
       store.events.append('info', 'remotes', `saved remote target ${r.iqn} at ${r.host}:${r.port}`);
+      bus.emit('remotes.changed', store.remotes.list().map(remoteView));
       return remoteView(r);
     },
     'remotes.remove': (p) => {
       if (!store.remotes.remove(p.id)) throw new ApiError('REMOTE_NOT_FOUND', `There is no saved remote target ${p.id}.`, { id: 'no such remote target' });
+      bus.emit('remotes.changed', store.remotes.list().map(remoteView));
       return { removed: p.id };
     },
     'remotes.discover': async (p) => {

@@ -5,7 +5,7 @@
 // target allows another computer only, answers "nothing for you" and names
 // this computer's initiator name — which shows up on the Dashboard as an
 // access request; one click on Allow there, and the same search lists the
-// target, which can then be saved.
+// target, which can then be saved — and shows in the saved list until removed.
 import { $, browser, expect } from '@wdio/globals';
 import { gotoView, openApp, portal, screenshot, spindle } from './helpers';
 
@@ -92,5 +92,18 @@ describe('the Connect view finds the targets a portal offers this computer', () 
     await find(portal());
     await expect($(`[data-testid="discovered-target"][data-iqn="${TARGET}"]`)).toHaveAttribute('data-saved', 'yes');
     await screenshot('connect-found');
+  });
+
+  it('lists the saved target under "Saved targets" without a reload, and Remove forgets it', async () => {
+    const saved = $(`[data-testid="saved-remote"][data-iqn="${TARGET}"]`);
+    await saved.waitForDisplayed();
+    await expect(saved).toHaveText(expect.stringContaining(portal()));
+    await screenshot('connect-saved');
+    await saved.$('[data-testid="saved-remove"]').click();
+    await saved.waitForExist({ reverse: true });
+    await expect($('[data-testid="saved-none"]')).toBeDisplayed();
+    // A new search no longer calls it saved.
+    await find(portal());
+    await expect($(`[data-testid="discovered-target"][data-iqn="${TARGET}"]`)).toHaveAttribute('data-saved', 'no');
   });
 });

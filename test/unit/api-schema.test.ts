@@ -11,7 +11,7 @@ test('every method declared in the schema has a params schema and a name check',
   for (const m of methodNames) assert.ok(isMethodName(m));
   assert.equal(isMethodName('toString'), false, 'prototype keys are not methods');
   assert.equal(isMethodName('disks.format'), false);
-  assert.deepEqual([...eventNames].sort(), ['disks.changed', 'requests.decided', 'requests.new', 'service.error', 'sessions.closed', 'sessions.opened', 'stats', 'targets.changed']);
+  assert.deepEqual([...eventNames].sort(), ['disks.changed', 'remotes.changed', 'requests.decided', 'requests.new', 'service.error', 'sessions.closed', 'sessions.opened', 'stats', 'targets.changed']);
 });
 
 test('methods without params accept nothing or {} and refuse extra fields', () => {

@@ -552,7 +552,9 @@ describe('remotes.discover (SendTargets through the API, against this service\'s
     assert.equal(mine.initiatorName, ALLOWED);
     assert.deepEqual(mine.targets.map((t) => t.iqn).sort(), [`${NS}:disc-a`, `${NS}:disc-b`]);
     assert.ok(mine.targets.every((t) => !t.saved && t.portals.some((p) => p.port === port)));
-    await s.call('remotes.save', { host: '127.0.0.1', port, iqn: `${NS}:disc-b` });
+    const remoteEvents = collect(s, 'remotes.changed');
+    const saved = await s.call('remotes.save', { host: '127.0.0.1', port, iqn: `${NS}:disc-b` });
+    assert.deepEqual(remoteEvents.at(-1)?.map((r) => r.iqn), [`${NS}:disc-b`], 'remotes.changed carries the whole list');
     // The stranger sees only the target that allows it (now saved).
     const theirs = await s.call('remotes.discover', { host: '127.0.0.1', port, initiatorName: STRANGER });
     assert.deepEqual(
@@ -568,6 +570,8 @@ describe('remotes.discover (SendTargets through the API, against this service\'s
     const own = await s.call('remotes.discover', { host: '127.0.0.1', port });
     assert.match(own.initiatorName, /^iqn\.2026-11\.app\.spindle:[a-z0-9.-]+$/);
     assert.deepEqual(own.targets, []);
+    await s.call('remotes.remove', { id: saved.id });
+    assert.deepEqual(remoteEvents.at(-1), [], 'and again after a removal');
   });
 
   test('bad input and unreachable portals are one-line errors with a code', async () => {

@@ -30,7 +30,17 @@ export const METHOD_NAMES = [
   'config.exportLio',
   'config.importLio',
 ] as const;
-export const EVENT_NAMES = ['disks.changed', 'stats', 'targets.changed', 'sessions.opened', 'sessions.closed', 'requests.new', 'requests.decided', 'service.error'] as const;
+export const EVENT_NAMES = [
+  'disks.changed',
+  'stats',
+  'targets.changed',
+  'sessions.opened',
+  'sessions.closed',
+  'requests.new',
+  'requests.decided',
+  'remotes.changed',
+  'service.error',
+] as const;
 
 /** Electron IPC channels (both ends import these). */
 export const IPC_CALL_CHANNEL = 'spindle:call';

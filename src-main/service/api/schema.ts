@@ -393,6 +393,8 @@ export interface EventPayloads {
   'requests.new': AccessRequestView & { isNew: boolean };
   /** Requests were allowed or denied (by any window, or the CLI). */
   'requests.decided': AccessRequestView[];
+  /** A remote target was saved or removed: the whole list. */
+  'remotes.changed': RemoteView[];
   /** Something went wrong that no call is waiting for (a portal could not listen, a backstore failed). */
   'service.error': { source: string; message: string };
 }
