@@ -2,6 +2,7 @@
 // Every failure ends as one line on stderr and a non-zero exit code.
 import { disks } from './commands/disks';
 import { discover } from './commands/discover';
+import { inquiry } from './commands/inquiry';
 import { serve } from './commands/serve';
 import { targetServe } from './commands/target-serve';
 import { configCommands } from './commands/config-commands';
@@ -9,7 +10,7 @@ import type { Command } from './command';
 import { CliError } from './errors';
 import { packageVersion } from '../service/service';
 
-const commands: Command[] = [serve, disks, targetServe, discover, ...configCommands];
+const commands: Command[] = [serve, disks, targetServe, discover, inquiry, ...configCommands];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

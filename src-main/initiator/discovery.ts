@@ -52,7 +52,7 @@ export async function discoverTargets(options: DiscoveryOptions): Promise<Discov
       ...(options.chap !== undefined ? { chap: options.chap } : {}),
       isid: randomIsid(),
       timeoutMs,
-      ...(options.maxRecvDataSegmentLength !== undefined ? { maxRecvDataSegmentLength: options.maxRecvDataSegmentLength } : {}),
+      ...(options.maxRecvDataSegmentLength !== undefined ? { offer: { MaxRecvDataSegmentLength: options.maxRecvDataSegmentLength } } : {}),
     });
     const p = session.params;
     channel.setReceiveLimits(p.MaxRecvDataSegmentLength.initiator, p.HeaderDigest === 'CRC32C', p.DataDigest === 'CRC32C');

@@ -18,6 +18,7 @@ import {
   finishInitiatorLogin,
   initiatorReadyToTransit,
   type InitiatorNegotiation,
+  type OperationalPreferences,
   type SessionParams,
   type SessionType,
 } from '../iscsi/negotiation';
@@ -44,8 +45,8 @@ export interface LoginOptions {
   readonly isid: number;
   /** Milliseconds to wait for each Login Response. */
   readonly timeoutMs: number;
-  /** The largest data segment we take (default: DEFAULT_INITIATOR_OFFER's 256 KiB). */
-  readonly maxRecvDataSegmentLength?: number;
+  /** Operational values to offer instead of DEFAULT_INITIATOR_OFFER's (e.g. a small MaxRecvDataSegmentLength, ImmediateData=No). */
+  readonly offer?: Partial<OperationalPreferences>;
 }
 
 /** Where a logged-in session stands: its parameters and the sequence numbers to go on with. */
@@ -77,7 +78,7 @@ export async function login(channel: PduChannel, options: LoginOptions): Promise
         ...(options.initiatorAlias !== undefined ? { InitiatorAlias: options.initiatorAlias } : {}),
         ...(options.targetName !== undefined ? { TargetName: options.targetName } : {}),
         SessionType: options.sessionType,
-        ...(options.maxRecvDataSegmentLength !== undefined ? { MaxRecvDataSegmentLength: options.maxRecvDataSegmentLength } : {}),
+        ...options.offer,
         // With mutual CHAP the target must prove itself: a target that answers AuthMethod=None is refused.
         ...(options.chap !== undefined ? { chap: options.chap, requireChap: options.chap.mutual !== undefined } : {}),
       },

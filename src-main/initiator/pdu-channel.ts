@@ -30,6 +30,8 @@ export class PduChannel {
   private readonly queue: RawPdu[] = [];
   private waiter: { resolve: (pdu: RawPdu) => void; reject: (err: InitiatorError) => void; timer: NodeJS.Timeout } | null = null;
   private failure: InitiatorError | null = null;
+  /** Set by listen(): PDUs go straight here instead of the queue. */
+  private listener: { onPdu: (pdu: RawPdu) => void; onEnd: (err: InitiatorError) => void } | null = null;
   /** Date.now() past which every wait fails (see setDeadline); what for, for the message. */
   private deadline = Infinity;
   private deadlineFor = '';
@@ -101,10 +103,10 @@ export class PduChannel {
     });
   }
 
-  /** Sends one PDU (header already encoded with the right DataSegmentLength). */
-  send(bhs: Buffer, data: Buffer = EMPTY_BUFFER): void {
+  /** Sends one PDU (header already encoded with the right DataSegmentLength and TotalAHSLength). */
+  send(bhs: Buffer, data: Buffer = EMPTY_BUFFER, ahs: Buffer = EMPTY_BUFFER): void {
     if (this.failure !== null) throw this.failure;
-    this.writer.write(bhs, data);
+    this.writer.write(bhs, data, ahs);
   }
 
   /**
@@ -153,7 +155,30 @@ export class PduChannel {
     this.fail(new InitiatorError('CONNECTION_CLOSED', `the connection to ${this.portal} was closed`));
   }
 
+  /**
+   * From now on every PDU goes to `onPdu` as it arrives (any already queued
+   * first), with no promise per PDU; `onEnd` is told once why the connection
+   * ended. A throw from `onPdu` ends the connection as a protocol error.
+   */
+  listen(onPdu: (pdu: RawPdu) => void, onEnd: (err: InitiatorError) => void): void {
+    this.listener = { onPdu, onEnd };
+    while (this.queue.length > 0 && this.failure === null) this.deliver(this.queue.shift()!);
+    if (this.failure !== null) onEnd(this.failure);
+  }
+
+  private deliver(pdu: RawPdu): void {
+    try {
+      this.listener!.onPdu(pdu);
+    } catch (err) {
+      this.fail(err instanceof InitiatorError ? err : new InitiatorError('PROTOCOL_ERROR', `${this.portal}: ${(err as Error).message}`));
+    }
+  }
+
   private onPdu(pdu: RawPdu): void {
+    if (this.listener !== null) {
+      this.deliver(pdu);
+      return;
+    }
     const w = this.waiter;
     if (w !== null) {
       this.waiter = null;
@@ -173,6 +198,7 @@ export class PduChannel {
     this.failure = err;
     this.framer.destroy();
     this.socket.destroy();
+    this.listener?.onEnd(err);
     const w = this.waiter;
     if (w !== null) {
       this.waiter = null;

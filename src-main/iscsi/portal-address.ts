@@ -52,3 +52,31 @@ export function parsePortalInput(text: string): PortalInput {
   }
   return { ok: true, host, port: Number(portText), ...extra };
 }
+
+export type IscsiUrl =
+  | {
+      ok: true;
+      host: string;
+      port: number | undefined;
+      targetName: string;
+      lun: number;
+      credentials?: { user: string; secret: string };
+    }
+  | { ok: false; message: string };
+
+/** libiscsi's URL form, `iscsi://[USER%SECRET@]HOST[:PORT]/TARGET-IQN/LUN` (SPEC §3). */
+export function parseIscsiUrl(text: string): IscsiUrl {
+  const s = text.trim();
+  const m = /^iscsi:\/\/([^/]+)\/([^/]+)\/([^/?#]+)\/?$/i.exec(s);
+  if (!m) return { ok: false, message: `"${s}" is not an iSCSI URL: write iscsi://HOST[:PORT]/TARGET-IQN/LUN, e.g. iscsi://192.168.1.10/iqn.2026-11.lan.home:disk1/0` };
+  const portal = parsePortalInput(`iscsi://${m[1]}`);
+  if (!portal.ok) return portal;
+  let targetName: string;
+  try {
+    targetName = decodeURIComponent(m[2]);
+  } catch {
+    return { ok: false, message: 'The target name in the URL has a broken %-escape.' };
+  }
+  if (!/^\d{1,5}$/.test(m[3]) || Number(m[3]) > 16383) return { ok: false, message: `The LUN at the end of the URL must be a number from 0 to 16383, not "${m[3]}".` };
+  return { ...portal, targetName, lun: Number(m[3]) };
+}

@@ -2,7 +2,7 @@
 // or a sentence that says what to fix.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parsePortalInput } from '../../src-main/iscsi/portal-address';
+import { parseIscsiUrl, parsePortalInput } from '../../src-main/iscsi/portal-address';
 
 test('addresses people type split into host and port', () => {
   const ok: Array<[string, string, number | undefined]> = [
@@ -45,5 +45,34 @@ test('bad addresses get a message that says what to fix', () => {
     const r = parsePortalInput(text);
     assert.equal(r.ok, false, text);
     if (!r.ok) assert.match(r.message, message, text);
+  }
+});
+
+test('iscsi:// URLs (libiscsi\'s form) give portal, target, LUN and CHAP; bad ones say what the form is', () => {
+  assert.deepEqual(parseIscsiUrl('iscsi://10.0.0.2:3262/iqn.2026-11.lan.home:disk1/3'), {
+    ok: true,
+    host: '10.0.0.2',
+    port: 3262,
+    targetName: 'iqn.2026-11.lan.home:disk1',
+    lun: 3,
+  });
+  assert.deepEqual(parseIscsiUrl('iscsi://alice%AliceSecret-0042@[fd00::5]/iqn.x:y/0'), {
+    ok: true,
+    host: 'fd00::5',
+    port: undefined,
+    targetName: 'iqn.x:y',
+    lun: 0,
+    credentials: { user: 'alice', secret: 'AliceSecret-0042' },
+  });
+  for (const [bad, message] of [
+    ['iscsi://nas/iqn.x:y', /not an iSCSI URL/],
+    ['http://nas/iqn.x:y/0', /not an iSCSI URL/],
+    ['iscsi://nas/iqn.x:y/lun0', /LUN at the end/],
+    ['iscsi://nas/iqn.x:y/99999', /LUN at the end/],
+    ['iscsi://nas:0/iqn.x:y/0', /1 to 65535/],
+  ] as const) {
+    const r = parseIscsiUrl(bad);
+    assert.equal(r.ok, false, bad);
+    if (!r.ok) assert.match(r.message, message, bad);
   }
 });
