@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseBackstoreSpec } from '../backstore';
 import type { BackstoreRefParams } from '../service/api/schema';
+import { checkWireIscsiName } from '../iscsi/names';
 import { usageError } from './errors';
 
 export interface LunArg {
@@ -88,4 +89,34 @@ export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n')}\n`;
+}
+
+/** `--initiator IQN` as typed, or Spindle's default name; a usage error for a name no target would take. */
+export function initiatorNameArg(value: string | undefined, fallback: string): string {
+  const name = value ?? fallback;
+  const checked = checkWireIscsiName(name);
+  if (!checked.ok || !/^(iqn|eui|naa)\./i.test(name)) {
+    throw usageError(`--initiator: "${name}" is not a usable initiator name${checked.ok ? ' (it starts with iqn., eui. or naa.)' : `: ${checked.reason}`}`);
+  }
+  return name;
+}
+
+/**
+ * The initiator's CHAP from `--chap`/`--mutual-chap`, or from USER%SECRET@ in the address when
+ * `--chap` is not given (checked the same way), in the shape the initiator takes.
+ */
+export function initiatorChapArgs(
+  chapFlag: string | undefined,
+  mutualFlag: string | undefined,
+  fromAddress: { user: string; secret: string } | undefined,
+): { chap: { credentials: { name: string; secret: string }; mutual?: { name: string; secret: string } } } | Record<string, never> {
+  const oneWay = fromAddress !== undefined && chapFlag === undefined ? `${fromAddress.user}:${fromAddress.secret}` : chapFlag;
+  const { chap, mutualChap } = parseChapFlags(oneWay, mutualFlag);
+  if (chap === undefined) return {};
+  return {
+    chap: {
+      credentials: { name: chap.user, secret: chap.secret },
+      ...(mutualChap !== undefined ? { mutual: { name: mutualChap.user, secret: mutualChap.secret } } : {}),
+    },
+  };
 }

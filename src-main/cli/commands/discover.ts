@@ -3,11 +3,10 @@
 import { DISCOVERY_TIMEOUT_MS, ISCSI_PORT, discoverTargets } from '../../initiator/discovery';
 import { InitiatorError } from '../../initiator/errors';
 import { defaultInitiatorName } from '../../initiator/identity';
-import { checkWireIscsiName } from '../../iscsi/names';
 import { parsePortalInput } from '../../iscsi/portal-address';
 import { formatHostPort, parseCommandArgs } from '../args';
 import type { Command } from '../command';
-import { parseChapFlags, requirePositional, table } from '../config-args';
+import { initiatorChapArgs, initiatorNameArg, requirePositional, table } from '../config-args';
 import { CliError, usageError } from '../errors';
 
 export const discover: Command = {
@@ -42,20 +41,14 @@ iscsi:// URL works too (iscsi://USER%SECRET@HOST gives CHAP like --chap).
     const [where] = requirePositional('discover', positionals, 'the portal, e.g. spindle discover 192.168.1.10');
     const portal = parsePortalInput(where);
     if (!portal.ok) throw usageError(`discover: ${portal.message}`);
-    const initiatorName = values.initiator ?? defaultInitiatorName();
-    const named = checkWireIscsiName(initiatorName);
-    if (!named.ok || !/^(iqn|eui|naa)\./i.test(initiatorName)) {
-      throw usageError(`--initiator: "${initiatorName}" is not a usable initiator name${named.ok ? ' (it starts with iqn., eui. or naa.)' : `: ${named.reason}`}`);
-    }
+    const initiatorName = initiatorNameArg(values.initiator, defaultInitiatorName());
     let timeoutMs = DISCOVERY_TIMEOUT_MS;
     if (values.timeout !== undefined) {
       const s = Number(values.timeout);
       if (!Number.isFinite(s) || s <= 0 || s > 300) throw usageError('--timeout takes seconds, more than 0 and at most 300');
       timeoutMs = Math.round(s * 1000);
     }
-    // CHAP from an iscsi://USER%SECRET@HOST address counts as --chap (checked the same way).
-    const fromUrl = portal.credentials !== undefined && values.chap === undefined ? `${portal.credentials.user}:${portal.credentials.secret}` : values.chap;
-    const { chap, mutualChap } = parseChapFlags(fromUrl, values['mutual-chap']);
+    const chap = initiatorChapArgs(values.chap, values['mutual-chap'], portal.credentials);
     const port = portal.port ?? ISCSI_PORT;
     let targets;
     try {
@@ -64,9 +57,7 @@ iscsi:// URL works too (iscsi://USER%SECRET@HOST gives CHAP like --chap).
         port,
         initiatorName,
         timeoutMs,
-        ...(chap !== undefined
-          ? { chap: { credentials: { name: chap.user, secret: chap.secret }, ...(mutualChap !== undefined ? { mutual: { name: mutualChap.user, secret: mutualChap.secret } } : {}) } }
-          : {}),
+        ...chap,
       });
     } catch (err) {
       if (err instanceof InitiatorError) throw new CliError(`discover: ${err.message}`);

@@ -5,12 +5,11 @@ import { defaultInitiatorName } from '../../initiator/identity';
 import { ISCSI_PORT } from '../../initiator/discovery';
 import { InitiatorSession } from '../../initiator/session';
 import { cdbInquiry, cdbReadCapacity16, cdbTestUnitReady } from '../../iscsi/cdb';
-import { checkWireIscsiName } from '../../iscsi/names';
 import { parseIscsiUrl } from '../../iscsi/portal-address';
 import { describeSense, parseSense } from '../../iscsi/sense';
 import { formatHostPort, parseCommandArgs } from '../args';
 import type { Command } from '../command';
-import { parseChapFlags, requirePositional } from '../config-args';
+import { initiatorChapArgs, initiatorNameArg, requirePositional } from '../config-args';
 import { CliError, usageError } from '../errors';
 
 const DEVICE_TYPES: Record<number, string> = { 0x00: 'disk (direct access)', 0x05: 'CD/DVD', 0x01: 'tape', 0x0c: 'storage array controller', 0x0d: 'enclosure', 0x1f: 'no device' };
@@ -38,11 +37,8 @@ is (standard INQUIRY and READ CAPACITY(16)) and logs out.
     const [text] = requirePositional('inquiry', positionals, 'the LUN as iscsi://HOST[:PORT]/TARGET-IQN/LUN');
     const url = parseIscsiUrl(text);
     if (!url.ok) throw usageError(`inquiry: ${url.message}`);
-    const initiatorName = values.initiator ?? defaultInitiatorName();
-    const named = checkWireIscsiName(initiatorName);
-    if (!named.ok || !/^(iqn|eui|naa)\./i.test(initiatorName)) throw usageError(`--initiator: "${initiatorName}" is not a usable initiator name`);
-    const fromUrl = url.credentials !== undefined && values.chap === undefined ? `${url.credentials.user}:${url.credentials.secret}` : values.chap;
-    const { chap, mutualChap } = parseChapFlags(fromUrl, values['mutual-chap']);
+    const initiatorName = initiatorNameArg(values.initiator, defaultInitiatorName());
+    const chap = initiatorChapArgs(values.chap, values['mutual-chap'], url.credentials);
     const port = url.port ?? ISCSI_PORT;
     let session: InitiatorSession;
     try {
@@ -51,9 +47,7 @@ is (standard INQUIRY and READ CAPACITY(16)) and logs out.
         port,
         targetName: url.targetName,
         initiatorName,
-        ...(chap !== undefined
-          ? { chap: { credentials: { name: chap.user, secret: chap.secret }, ...(mutualChap !== undefined ? { mutual: { name: mutualChap.user, secret: mutualChap.secret } } : {}) } }
-          : {}),
+        ...chap,
       });
     } catch (err) {
       if (err instanceof InitiatorError) throw new CliError(`inquiry: ${err.message}`);
