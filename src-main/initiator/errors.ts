@@ -24,7 +24,9 @@ export type InitiatorErrorCode =
   /** The target broke the protocol (malformed PDUs, answers outside what was offered). */
   | 'PROTOCOL_ERROR'
   /** What we were asked to offer is refused before anything is sent (e.g. a CHAP secret of the wrong length). */
-  | 'INVALID_CONFIG';
+  | 'INVALID_CONFIG'
+  /** The target could not run a command at all (a non-zero iSCSI response in its SCSI Response). */
+  | 'COMMAND_FAILED';
 
 export class InitiatorError extends Error {
   override readonly name = 'InitiatorError';

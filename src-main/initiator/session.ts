@@ -61,12 +61,26 @@ interface Task {
   readonly request: CommandRequest;
   readonly dataIn: Buffer | null;
   readonly edtl: number;
-  /** Set once the command is sent. */
+  /** Set once the command is sent; a PDU about an unsent command is the target's mistake. */
+  sent: boolean;
   cmdSN: number;
+  /** Data-In so far: the next DataSN and BufferOffset expected (DataPDUInOrder=Yes, §13.19). */
+  expDataSN: number;
+  received: number;
+  /** R2Ts so far: the next R2TSN expected, and the bytes solicited (never past the write). */
+  expR2TSN: number;
+  solicited: number;
+  /** Bytes sent before any R2T (immediate + unsolicited). */
+  unsolicited: number;
   resolve: (r: CommandResult) => void;
   reject: (e: InitiatorError) => void;
   timer: NodeJS.Timeout | null;
 }
+
+/** Largest ExpectedDataTransferLength a command may announce (32-bit field). */
+const MAX_EDTL = 0xffffffff;
+/** SAM LUNs Spindle addresses (flat space). */
+const MAX_LUN = 16383;
 
 const ATTR_SIMPLE = 1;
 
@@ -79,6 +93,8 @@ export class InitiatorSession {
   private maxCmdSN: number;
   private expStatSN: number;
   private ended: InitiatorError | null = null;
+  /** Set by close(): no new command may start once the Logout is on its way (§11.14). */
+  private closing = false;
   private logoutWait: { itt: number; resolve: () => void } | null = null;
 
   private constructor(
@@ -118,28 +134,28 @@ export class InitiatorSession {
   /** Runs one SCSI command. Resolves with its status (CHECK CONDITION included); rejects only when the transport fails. */
   command(request: CommandRequest): Promise<CommandResult> {
     if (this.ended) return Promise.reject(this.ended);
+    if (this.closing) return Promise.reject(new InitiatorError('CONNECTION_CLOSED', `the session with ${this.targetName} is logging out`));
+    const bad = checkRequest(request);
+    if (bad !== null) return Promise.reject(new InitiatorError('INVALID_CONFIG', bad));
     const edtl = request.dataOut?.length ?? request.dataIn ?? 0;
-    if (request.dataOut !== undefined && request.dataIn !== undefined) {
-      return Promise.reject(new InitiatorError('INVALID_CONFIG', 'a command with both Data-In and Data-Out (bidirectional) is not supported'));
-    }
     return new Promise((resolve, reject) => {
-      const itt = this.allocItt();
       const task: Task = {
-        itt,
+        itt: this.allocItt(),
         request,
         dataIn: request.dataIn !== undefined && request.dataIn > 0 ? Buffer.alloc(request.dataIn) : null,
         edtl,
+        sent: false,
         cmdSN: 0,
+        expDataSN: 0,
+        received: 0,
+        expR2TSN: 0,
+        solicited: 0,
+        unsolicited: 0,
         resolve,
         reject,
         timer: null,
       };
-      const timeoutMs = request.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-      task.timer = setTimeout(() => {
-        // At ErrorRecoveryLevel 0 a command the target never answers leaves the session in doubt: end it.
-        this.end(new InitiatorError('TIMEOUT', `${this.targetName}: a command (opcode 0x${request.cdb[0].toString(16)}) got no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.tasks.set(itt, task);
+      this.tasks.set(task.itt, task);
       if (this.windowOpen()) this.send(task);
       else this.waiting.push(task);
     });
@@ -147,7 +163,8 @@ export class InitiatorSession {
 
   /** Logs out (waiting for the commands in flight first) and closes the connection. */
   async close(timeoutMs = 5_000): Promise<void> {
-    if (this.ended) return;
+    if (this.ended || this.closing) return;
+    this.closing = true;
     const deadline = Date.now() + timeoutMs;
     while (this.tasks.size > 0 && Date.now() < deadline && !this.ended) await new Promise((r) => setTimeout(r, 10));
     if (!this.ended) {
@@ -192,8 +209,6 @@ export class InitiatorSession {
     // Immediate data (§13.11) and unsolicited Data-Out (§13.10), both within FirstBurstLength.
     const immediate = out !== null && p.ImmediateData ? Math.min(out.length, p.FirstBurstLength, mrdsl) : 0;
     const unsolicitedEnd = out === null ? 0 : p.InitialR2T ? immediate : Math.min(out.length, p.FirstBurstLength);
-    task.cmdSN = this.cmdSN;
-    this.cmdSN = (this.cmdSN + 1) >>> 0;
     const fields = {
       immediate: false,
       final: unsolicitedEnd === immediate,
@@ -203,14 +218,25 @@ export class InitiatorSession {
       lun: req.lun,
       itt: task.itt,
       expectedDataTransferLength: task.edtl,
-      cmdSN: task.cmdSN,
+      cmdSN: this.cmdSN,
       expStatSN: this.expStatSN,
       cdb: req.cdb,
       bidirectionalReadExpectedDataTransferLength: 0,
       data: immediate > 0 ? out!.subarray(0, immediate) : EMPTY_BUFFER,
     };
+    // Encode before the CmdSN is taken: a throw here must not leave a hole in the command sequence.
     const ahs = encodeScsiCommandAhs(fields);
-    this.channel.send(encodeScsiCommand(fields, Buffer.alloc(48)), fields.data, ahs);
+    const bhs = encodeScsiCommand(fields, Buffer.alloc(48));
+    task.cmdSN = this.cmdSN;
+    this.cmdSN = (this.cmdSN + 1) >>> 0;
+    task.sent = true;
+    task.unsolicited = unsolicitedEnd;
+    const timeoutMs = req.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    task.timer = setTimeout(() => {
+      // At ErrorRecoveryLevel 0 a command the target never answers leaves the session in doubt: end it.
+      this.end(new InitiatorError('TIMEOUT', `${this.targetName}: a command (opcode 0x${req.cdb[0].toString(16)}) got no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    this.channel.send(bhs, fields.data, ahs);
     if (unsolicitedEnd > immediate) this.sendDataOut(task, RESERVED_TAG, immediate, unsolicitedEnd - immediate);
   }
 
@@ -245,16 +271,24 @@ export class InitiatorSession {
         return;
       }
       case Opcode.REJECT: {
-        // The rejected PDU's header rides in the data segment (§11.17); its ITT names the command.
-        const itt = pdu.data.length >= 20 ? pdu.data.readUInt32BE(16) : RESERVED_TAG;
-        const task = this.tasks.get(itt);
-        if (task) this.fail(task, new InitiatorError('PROTOCOL_ERROR', `${this.targetName} rejected a command (reason 0x${pdu.bhs[2].toString(16)})`));
+        this.expStatSN = (pdu.bhs.readUInt32BE(24) + 1) >>> 0;
+        this.window(pdu.bhs.readUInt32BE(28), pdu.bhs.readUInt32BE(32));
+        // The rejected PDU's header rides in the data segment (§11.17). Only a rejected SCSI Command ends its
+        // task: after a rejected Data-Out the target asks again (R2T) or answers the command itself.
+        if (pdu.data.length < 48 || (pdu.data[0] & 0x3f) !== Opcode.SCSI_COMMAND) return;
+        const task = this.tasks.get(pdu.data.readUInt32BE(16));
+        if (task?.sent) this.fail(task, new InitiatorError('PROTOCOL_ERROR', `${this.targetName} rejected a command (reason 0x${pdu.bhs[2].toString(16)})`));
         return;
       }
-      case Opcode.ASYNC_MESSAGE:
-        // Logout requested, connection or session dropped (§11.9): end cleanly; callers see why.
-        if (pdu.bhs[36] >= 1 && pdu.bhs[36] <= 3) this.end(new InitiatorError('CONNECTION_CLOSED', `${this.targetName} is ending the session (async event ${pdu.bhs[36]})`));
+      case Opcode.ASYNC_MESSAGE: {
+        this.expStatSN = (pdu.bhs.readUInt32BE(24) + 1) >>> 0;
+        this.window(pdu.bhs.readUInt32BE(28), pdu.bhs.readUInt32BE(32));
+        const event = pdu.bhs[36];
+        // 1: the target asks us to log out (§11.9.1): finish what runs, then log out. 2, 3: it is dropping us.
+        if (event === 1) void this.close(Math.max(1, pdu.bhs.readUInt16BE(42)) * 1000);
+        else if (event === 2 || event === 3) this.end(new InitiatorError('CONNECTION_CLOSED', `${this.targetName} is dropping the session (async event ${event})`));
         return;
+      }
       default:
         throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} sent opcode 0x${op.toString(16)} in the full feature phase`);
     }
@@ -269,7 +303,7 @@ export class InitiatorSession {
 
   private task(itt: number, what: string): Task {
     const t = this.tasks.get(itt);
-    if (!t) throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} sent ${what} for ITT 0x${itt.toString(16)}, which is no command of ours`);
+    if (!t || !t.sent) throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} sent ${what} for ITT 0x${itt.toString(16)}, which is no command of ours in flight`);
     return t;
   }
 
@@ -277,16 +311,32 @@ export class InitiatorSession {
     const d = parseDataIn(pdu.bhs, pdu.data);
     this.window(d.expCmdSN, d.maxCmdSN);
     const task = this.task(d.itt, 'Data-In');
+    // DataPDUInOrder=Yes and ErrorRecoveryLevel 0: every Data-In follows the last, with no gap (§4.2.2.3).
+    if (d.dataSN !== task.expDataSN || d.bufferOffset !== task.received) {
+      throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} sent Data-In out of order (DataSN ${d.dataSN}, offset ${d.bufferOffset}; expected ${task.expDataSN}, ${task.received})`);
+    }
     if (d.data.length > 0) {
       if (task.dataIn === null || d.bufferOffset + d.data.length > task.dataIn.length) {
         throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} sent Data-In past the expected length (offset ${d.bufferOffset}, ${d.data.length} bytes, expected ${task.edtl})`);
       }
       d.data.copy(task.dataIn, d.bufferOffset);
     }
+    task.expDataSN++;
+    task.received += d.data.length;
     if (!d.statusPresent) return;
     this.expStatSN = (d.statSN + 1) >>> 0;
-    const residual = d.residualOverflow ? -d.residualCount : d.residualUnderflow ? d.residualCount : 0;
+    const residual = this.residual(task, d.residualOverflow, d.residualUnderflow, d.residualCount);
+    if (task.received !== task.edtl - Math.max(0, residual)) {
+      throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} ended a read after ${task.received} of ${task.edtl - Math.max(0, residual)} bytes`);
+    }
     this.finish(task, { status: d.status, data: this.received(task, residual), sense: null, residual });
+  }
+
+  /** ResidualCount as a signed number (negative: overflow); both flags, or an underflow past EDTL, are nonsense. */
+  private residual(task: Task, overflow: boolean, underflow: boolean, count: number): number {
+    if (overflow && underflow) throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} set both residual overflow and underflow`);
+    if (underflow && count > task.edtl) throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} reported an underflow of ${count} bytes on a ${task.edtl}-byte command`);
+    return overflow ? -count : underflow ? count : 0;
   }
 
   private onResponse(pdu: RawPdu): void {
@@ -295,11 +345,11 @@ export class InitiatorSession {
     this.window(r.expCmdSN, r.maxCmdSN);
     const task = this.task(r.itt, 'a SCSI Response');
     if (r.response !== 0) {
-      this.fail(task, new InitiatorError('TARGET_BUSY', `${this.targetName} could not run the command (iSCSI response 0x${r.response.toString(16)}, target failure)`));
+      this.fail(task, new InitiatorError('COMMAND_FAILED', `${this.targetName} could not run the command (iSCSI response 0x${r.response.toString(16)})`));
       return;
     }
     const { sense } = splitSenseData(r.data);
-    const residual = r.residualOverflow ? -r.residualCount : r.residualUnderflow ? r.residualCount : 0;
+    const residual = this.residual(task, r.residualOverflow, r.residualUnderflow, r.residualCount);
     this.finish(task, { status: r.status, data: this.received(task, residual), sense: sense.length > 0 ? Buffer.from(sense) : null, residual });
   }
 
@@ -307,18 +357,30 @@ export class InitiatorSession {
     const r = parseR2T(pdu.bhs);
     this.window(r.expCmdSN, r.maxCmdSN);
     const task = this.task(r.itt, 'an R2T');
+    const writeLength = task.request.dataOut?.length ?? 0;
+    // At ErrorRecoveryLevel 0 R2Ts come in R2TSN order, each for data not yet asked for, never past the write (§11.8).
+    if (r.ttt === RESERVED_TAG || r.r2tSN !== task.expR2TSN) {
+      throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} sent an R2T out of order (R2TSN ${r.r2tSN}, expected ${task.expR2TSN}) or without a Target Transfer Tag`);
+    }
     if (r.desiredDataTransferLength === 0 || r.desiredDataTransferLength > this.params.MaxBurstLength) {
       throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} asked for ${r.desiredDataTransferLength} bytes in one R2T (MaxBurstLength ${this.params.MaxBurstLength})`);
     }
+    task.solicited += r.desiredDataTransferLength;
+    if (r.bufferOffset < task.unsolicited || task.unsolicited + task.solicited > writeLength) {
+      throw new InitiatorError('PROTOCOL_ERROR', `${this.targetName} asked for write data it already has or that does not exist (offset ${r.bufferOffset}, ${r.desiredDataTransferLength} bytes of ${writeLength})`);
+    }
+    task.expR2TSN++;
     this.sendDataOut(task, r.ttt, r.bufferOffset, r.desiredDataTransferLength);
   }
 
   private onNopIn(pdu: RawPdu): void {
     const n = parseNopIn(pdu.bhs, pdu.data);
     this.window(n.expCmdSN, n.maxCmdSN);
-    if (n.ttt !== RESERVED_TAG) {
-      this.channel.send(encodeNopOut({ immediate: true, lun: n.lun < 0 ? 0 : n.lun, itt: RESERVED_TAG, ttt: n.ttt, cmdSN: this.cmdSN, expStatSN: this.expStatSN, data: n.data }), n.data);
-    }
+    if (n.ttt === RESERVED_TAG) return;
+    // §11.18: the answer echoes the TTT and the LUN field as received; no ping data (it may exceed what the target takes).
+    const bhs = encodeNopOut({ immediate: true, lun: 0, itt: RESERVED_TAG, ttt: n.ttt, cmdSN: this.cmdSN, expStatSN: this.expStatSN, data: EMPTY_BUFFER });
+    pdu.bhs.copy(bhs, 8, 8, 16);
+    this.channel.send(bhs);
   }
 
   private received(task: Task, residual: number): Buffer {
@@ -327,15 +389,21 @@ export class InitiatorSession {
   }
 
   private finish(task: Task, result: CommandResult): void {
-    this.tasks.delete(task.itt);
+    this.forget(task);
     if (task.timer) clearTimeout(task.timer);
     task.resolve(result);
   }
 
   private fail(task: Task, err: InitiatorError): void {
-    this.tasks.delete(task.itt);
+    this.forget(task);
     if (task.timer) clearTimeout(task.timer);
     task.reject(err);
+  }
+
+  private forget(task: Task): void {
+    this.tasks.delete(task.itt);
+    const i = this.waiting.indexOf(task);
+    if (i >= 0) this.waiting.splice(i, 1);
   }
 
   private end(err: InitiatorError): void {
@@ -346,9 +414,22 @@ export class InitiatorSession {
   }
 
   private onEnd(err: InitiatorError): void {
+    // The first reason wins: end(TIMEOUT) closes the channel, whose own "closed" must not replace it.
     this.ended ??= err;
+    const why = this.ended;
     this.logoutWait?.resolve();
     this.waiting.length = 0;
-    for (const task of [...this.tasks.values()]) this.fail(task, err);
+    for (const task of [...this.tasks.values()]) this.fail(task, why);
   }
+}
+
+/** Why a command request cannot be sent, or null: checked before it takes an ITT or a CmdSN. */
+function checkRequest(r: CommandRequest): string | null {
+  if (!Number.isInteger(r.lun) || r.lun < 0 || r.lun > MAX_LUN) return `LUN ${r.lun} is outside 0..${MAX_LUN}`;
+  if (!Buffer.isBuffer(r.cdb) || r.cdb.length < 1 || r.cdb.length > 260) return `a CDB is 1 to 260 bytes, not ${Buffer.isBuffer(r.cdb) ? r.cdb.length : typeof r.cdb}`;
+  if (r.dataOut !== undefined && r.dataIn !== undefined) return 'a command with both Data-In and Data-Out (bidirectional) is not supported';
+  if (r.dataIn !== undefined && (!Number.isInteger(r.dataIn) || r.dataIn < 0 || r.dataIn > MAX_EDTL)) return `dataIn ${r.dataIn} is not a byte count up to ${MAX_EDTL}`;
+  if (r.dataOut !== undefined && r.dataOut.length > MAX_EDTL) return `dataOut of ${r.dataOut.length} bytes is over ${MAX_EDTL}`;
+  if (r.timeoutMs !== undefined && !(r.timeoutMs > 0)) return `timeoutMs ${r.timeoutMs} must be positive`;
+  return null;
 }

@@ -2,6 +2,7 @@
 // `[fd00::5]:3260`, a bare IPv6 address, or an iscsi:// URL copied from
 // somewhere — split into host and port, or a sentence saying what is wrong.
 // Pure (no Node imports): the Connect view's form and `spindle discover` share it.
+import { checkWireIscsiName } from './names';
 
 export type PortalInput =
   | {
@@ -77,6 +78,8 @@ export function parseIscsiUrl(text: string): IscsiUrl {
   } catch {
     return { ok: false, message: 'The target name in the URL has a broken %-escape.' };
   }
+  const named = checkWireIscsiName(targetName);
+  if (!named.ok) return { ok: false, message: `The target name in the URL is not usable: ${named.reason}` };
   if (!/^\d{1,5}$/.test(m[3]) || Number(m[3]) > 16383) return { ok: false, message: `The LUN at the end of the URL must be a number from 0 to 16383, not "${m[3]}".` };
   return { ...portal, targetName, lun: Number(m[3]) };
 }

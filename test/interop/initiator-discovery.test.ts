@@ -17,14 +17,10 @@ import { InitiatorError, type InitiatorErrorCode } from '../../src-main/initiato
 import { login, logout, randomIsid } from '../../src-main/initiator/login';
 import { PduChannel } from '../../src-main/initiator/pdu-channel';
 import { TargetEngine, type DiscoveryFilteredEvent } from '../../src-main/target/target-engine';
-import { readOpcode } from '../../src-main/iscsi/bhs';
-import { PduFramer, type RawPdu } from '../../src-main/iscsi/framer';
-import { encodeLoginResponse, parseLoginRequest } from '../../src-main/iscsi/login';
-import { encodeLogoutResponse } from '../../src-main/iscsi/logout';
-import { encodeNopIn, parseNopOut } from '../../src-main/iscsi/nop';
-import { encodeTextResponse, parseTextRequest } from '../../src-main/iscsi/text';
-import { encodeTextKeys } from '../../src-main/iscsi/text-keys';
 import { runCli } from '../support/cli';
+import { scriptedTarget } from '../support/scripted-target';
+import { encodeNopIn } from '../../src-main/iscsi/nop';
+import { encodeTextResponse } from '../../src-main/iscsi/text';
 import { freePort, requirePeers, startTgt, type RunningTgt } from '../support/peers';
 
 const ME = 'iqn.2026-11.net.spindle.test:initiator';
@@ -298,67 +294,6 @@ describe('`spindle discover` on bad input and dead portals', () => {
 });
 
 // ---- a scripted target, for what real targets do only sometimes ---------------------------------
-
-interface Script {
-  /** Called for each Text Request (after login); answer with `send`. */
-  onText(req: ReturnType<typeof parseTextRequest>, send: (bhs: Buffer, data?: Buffer) => void, n: number): void;
-  /** Sent right after the login completes, before anything else. */
-  afterLogin?: (send: (bhs: Buffer, data?: Buffer) => void) => void;
-}
-
-interface Seen {
-  loginItts: number[];
-  nopOutTtts: number[];
-  textTtts: number[];
-}
-
-/** A loopback "target" that logs any discovery session in and then follows `script`; records what the initiator sent. */
-async function scriptedTarget(script: Script, servers: net.Server[]): Promise<{ port: number; seen: Seen }> {
-  const seen: Seen = { loginItts: [], nopOutTtts: [], textTtts: [] };
-  const server = net.createServer((socket) => {
-    let statSN = 100;
-    let texts = 0;
-    const send = (bhs: Buffer, data: Buffer = Buffer.alloc(0)) => {
-      const pad = Buffer.alloc((4 - (data.length % 4)) % 4);
-      socket.write(Buffer.concat([bhs, data, pad]));
-    };
-    const framer = new PduFramer({
-      maxRecvDataSegmentLength: 1 << 20,
-      onError: () => socket.destroy(),
-      onPdu: (pdu: RawPdu) => {
-        const op = readOpcode(pdu.bhs);
-        if (op === 0x03) {
-          const req = parseLoginRequest(pdu.bhs, pdu.data);
-          seen.loginItts.push(req.itt);
-          const toFfp = req.csg === 1;
-          const data = encodeTextKeys(toFfp ? [['HeaderDigest', 'None'], ['DataDigest', 'None']] : [['AuthMethod', 'None'], ['TargetPortalGroupTag', '1']]);
-          send(
-            encodeLoginResponse({
-              transit: true, continue: false, csg: req.csg, nsg: toFfp ? 3 : 1, versionMax: 0, versionActive: 0, isid: req.isid,
-              tsih: toFfp ? 7 : 0, itt: req.itt, statSN: statSN++, expCmdSN: req.cmdSN, maxCmdSN: req.cmdSN + 8, statusClass: 0, statusDetail: 0, data,
-            }),
-            data,
-          );
-          if (toFfp) script.afterLogin?.(send);
-        } else if (op === 0x04) {
-          const req = parseTextRequest(pdu.bhs, pdu.data);
-          seen.textTtts.push(req.ttt);
-          script.onText(req, send, texts++);
-        } else if (op === 0x00) {
-          seen.nopOutTtts.push(parseNopOut(pdu.bhs, pdu.data).ttt);
-        } else if (op === 0x06) {
-          const itt = pdu.bhs.readUInt32BE(16);
-          send(encodeLogoutResponse({ response: 0, itt, statSN: statSN++, expCmdSN: 1, maxCmdSN: 9, time2Wait: 0, time2Retain: 0 }));
-        }
-      },
-    });
-    socket.on('data', (c: Buffer) => framer.push(c));
-    socket.on('error', () => undefined);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, seen };
-}
 
 const textResponse = (itt: number, o: { final: boolean; cont: boolean; ttt: number }, text: string) => {
   const data = Buffer.from(text, 'utf8');

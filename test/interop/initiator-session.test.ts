@@ -20,6 +20,9 @@ import type { OperationalPreferences } from '../../src-main/iscsi/negotiation';
 import { parseSense } from '../../src-main/iscsi/sense';
 import { TargetEngine } from '../../src-main/target/target-engine';
 import { runCli } from '../support/cli';
+import { scriptedTarget } from '../support/scripted-target';
+import net from 'node:net';
+import { encodeDataIn } from '../../src-main/iscsi/data';
 import { freePort, requirePeers, startTgt, type RunningTgt } from '../support/peers';
 
 const ME = 'iqn.2026-11.net.spindle.test:session-initiator';
@@ -83,7 +86,7 @@ function suite(name: string, digests: boolean, start: () => Promise<{ port: numb
     before(async () => {
       ({ port, iqn, stop, backingFile } = await start());
     });
-    after(() => stop());
+    after(() => stop?.());
 
     for (const [label, offer] of [
       ['default parameters (ImmediateData, unsolicited data, 256 KiB segments)', undefined],
@@ -170,21 +173,104 @@ suite('tgt (file LUN)', false, async () => {
   };
 });
 
-describe('a session whose target goes away', () => {
-  test('every command in flight fails with the reason, and later ones fail at once', async () => {
-    const iqn = 'iqn.2026-11.net.spindle.test:session-gone';
+describe('sessions against targets that misbehave or go away', () => {
+  const servers: net.Server[] = [];
+  after(() => {
+    for (const srv of servers) srv.close();
+  });
+  const open = (port: number) => InitiatorSession.open({ host: '127.0.0.1', port, targetName: 'iqn.2026-11.net.spindle.test:scripted', initiatorName: ME });
+
+  test('a command the target never answers fails with TIMEOUT (the reason, not "closed"), and so does the session', async () => {
+    const { port } = await scriptedTarget({ onCommand: () => undefined }, servers);
+    const s = await open(port);
+    const err = await s.command({ lun: 0, cdb: cdbRead10(0, 1), dataIn: BLOCK, timeoutMs: 300 }).catch((e: unknown) => e);
+    assert.ok(err instanceof InitiatorError && err.code === 'TIMEOUT', String(err));
+    await assert.rejects(s.command({ lun: 0, cdb: cdbRead10(0, 1), dataIn: BLOCK }), (e: InitiatorError) => e.code === 'TIMEOUT');
+  });
+
+  test('commands in flight when the connection drops fail with CONNECTION_CLOSED; none hangs', async () => {
+    let commands = 0;
+    const { port } = await scriptedTarget(
+      {
+        onCommand: (_pdu, _send, socket) => {
+          if (++commands === 3) socket.destroy();
+        },
+      },
+      servers,
+    );
+    const s = await open(port);
+    const results = await Promise.allSettled([0, 1, 2].map((i) => s.command({ lun: 0, cdb: cdbRead10(i, 1), dataIn: BLOCK, timeoutMs: 10_000 })));
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.equal((r as PromiseRejectedResult).reason.code, 'CONNECTION_CLOSED');
+    }
+  });
+
+  test('Data-In with a gap, or a read that ends short without saying so, is a protocol error, not zeros passed off as data', async () => {
+    const gap = await scriptedTarget(
+      {
+        onCommand: (pdu, send) => {
+          const itt = pdu.bhs.readUInt32BE(16);
+          const data = Buffer.alloc(16, 0xaa);
+          send(encodeDataIn({ final: true, acknowledge: false, residualOverflow: false, residualUnderflow: false, statusPresent: true, status: 0, lun: 0, itt, ttt: 0xffffffff, statSN: 200, expCmdSN: 2, maxCmdSN: 9, dataSN: 0, bufferOffset: 100, residualCount: 0, data }), data);
+        },
+      },
+      servers,
+    );
+    const s1 = await open(gap.port);
+    await assert.rejects(s1.command({ lun: 0, cdb: cdbRead10(0, 1), dataIn: BLOCK }), (e: InitiatorError) => e.code === 'PROTOCOL_ERROR' && /out of order/.test(e.message));
+    const short = await scriptedTarget(
+      {
+        onCommand: (pdu, send) => {
+          const itt = pdu.bhs.readUInt32BE(16);
+          const data = Buffer.alloc(16, 0xaa);
+          send(encodeDataIn({ final: true, acknowledge: false, residualOverflow: false, residualUnderflow: false, statusPresent: true, status: 0, lun: 0, itt, ttt: 0xffffffff, statSN: 200, expCmdSN: 2, maxCmdSN: 9, dataSN: 0, bufferOffset: 0, residualCount: 0, data }), data);
+        },
+      },
+      servers,
+    );
+    const s2 = await open(short.port);
+    await assert.rejects(s2.command({ lun: 0, cdb: cdbRead10(0, 1), dataIn: BLOCK }), (e: InitiatorError) => e.code === 'PROTOCOL_ERROR' && /ended a read after 16 of 512 bytes/.test(e.message));
+  });
+
+  test('a bad request is refused before it takes a CmdSN: the next command still runs (no hole in the sequence)', async () => {
+    const iqn = 'iqn.2026-11.net.spindle.test:session-args';
     const engine = new TargetEngine({ portals: [{ host: '127.0.0.1', port: 0 }] });
+    engine.addTarget({ iqn, luns: [{ lun: 1, backstore: createMemoryBackstore(1 << 20, { blockSize: BLOCK }) }], acl: { allow: 'any' } });
+    const [{ port }] = await engine.listen();
+    const s = await InitiatorSession.open({ host: '127.0.0.1', port, targetName: iqn, initiatorName: ME });
+    try {
+      for (const bad of [
+        { lun: 70000, cdb: cdbRead10(0, 1), dataIn: BLOCK },
+        { lun: 1, cdb: Buffer.alloc(0) },
+        { lun: 1, cdb: cdbRead10(0, 1), dataIn: -1 },
+        { lun: 1, cdb: cdbWrite10(0, 1), dataIn: BLOCK, dataOut: Buffer.alloc(BLOCK) },
+      ]) {
+        await assert.rejects(s.command(bad), (e: InitiatorError) => e.code === 'INVALID_CONFIG', JSON.stringify(bad.lun));
+      }
+      await untilReady(s);
+      const r = await s.command({ lun: 1, cdb: cdbRead10(0, 1), dataIn: BLOCK, timeoutMs: 2_000 });
+      assert.equal(r.status, 0);
+    } finally {
+      await s.close();
+      await engine.close(200);
+    }
+  });
+
+  test('with the target\'s window at 2 commands, 16 at once still all complete (the rest wait for MaxCmdSN)', async () => {
+    const iqn = 'iqn.2026-11.net.spindle.test:session-window';
+    const engine = new TargetEngine({ portals: [{ host: '127.0.0.1', port: 0 }], queueDepth: 2 });
     engine.addTarget({ iqn, luns: [{ lun: 1, backstore: createMemoryBackstore(16 << 20, { blockSize: BLOCK }) }], acl: { allow: 'any' } });
     const [{ port }] = await engine.listen();
     const s = await InitiatorSession.open({ host: '127.0.0.1', port, targetName: iqn, initiatorName: ME });
-    await engine.close(0);
-    const err = await s.command({ lun: 1, cdb: cdbRead10(0, 8), dataIn: 8 * BLOCK }).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof InitiatorError, String(err));
-    assert.ok(['CONNECTION_CLOSED', 'TIMEOUT'].includes(err.code), err.message);
-    await assert.rejects(s.command({ lun: 1, cdb: cdbRead10(0, 1), dataIn: BLOCK }), InitiatorError);
+    try {
+      await untilReady(s);
+      const data = randomBytes(1 << 20);
+      assert.equal(sha(await roundTrip(s, 0, data)), sha(data));
+    } finally {
+      await s.close();
+      await engine.close(200);
+    }
   });
 });
 

@@ -70,6 +70,7 @@ test('iscsi:// URLs (libiscsi\'s form) give portal, target, LUN and CHAP; bad on
     ['iscsi://nas/iqn.x:y/lun0', /LUN at the end/],
     ['iscsi://nas/iqn.x:y/99999', /LUN at the end/],
     ['iscsi://nas:0/iqn.x:y/0', /1 to 65535/],
+    ['iscsi://nas/iqn.x%00y/0', /target name in the URL is not usable/],
   ] as const) {
     const r = parseIscsiUrl(bad);
     assert.equal(r.ok, false, bad);

@@ -4,7 +4,7 @@ import { InitiatorError } from '../../initiator/errors';
 import { defaultInitiatorName } from '../../initiator/identity';
 import { ISCSI_PORT } from '../../initiator/discovery';
 import { InitiatorSession } from '../../initiator/session';
-import { cdbInquiry, cdbReadCapacity16, cdbTestUnitReady } from '../../iscsi/cdb';
+import { cdbInquiry, cdbReadCapacity10, cdbReadCapacity16, cdbTestUnitReady } from '../../iscsi/cdb';
 import { parseIscsiUrl } from '../../iscsi/portal-address';
 import { describeSense, parseSense } from '../../iscsi/sense';
 import { formatHostPort, parseCommandArgs } from '../args';
@@ -70,16 +70,29 @@ is (standard INQUIRY and READ CAPACITY(16)) and logs out.
         if (tur.status === 0 || parseSense(tur.sense)?.key !== 6) break;
       }
       let capacity: { blocks: number; blockSize: number; bytes: number } | null = null;
+      let capacityProblem: string | null = null;
       if (deviceType === 0) {
         const cap = await session.command({ lun: url.lun, cdb: cdbReadCapacity16(32), dataIn: 32 });
         if (cap.status === 0 && cap.data.length >= 12) {
           const blocks = Number(cap.data.readBigUInt64BE(0)) + 1;
           const blockSize = cap.data.readUInt32BE(8);
           capacity = { blocks, blockSize, bytes: blocks * blockSize };
+        } else {
+          // Older devices know only READ CAPACITY(10) (up to 2 TiB with 512-byte blocks).
+          const cap10 = await session.command({ lun: url.lun, cdb: cdbReadCapacity10(), dataIn: 8 });
+          if (cap10.status === 0 && cap10.data.length >= 8) {
+            const blocks = cap10.data.readUInt32BE(0) + 1;
+            const blockSize = cap10.data.readUInt32BE(4);
+            capacity = { blocks, blockSize, bytes: blocks * blockSize };
+          } else {
+            capacityProblem = `READ CAPACITY failed (${statusText(cap10.status, cap10.sense)})`;
+          }
         }
       }
       if (values.json) {
-        process.stdout.write(`${JSON.stringify({ target: url.targetName, lun: url.lun, ...info, ...(capacity ?? { blocks: null, blockSize: null, bytes: null }) })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ target: url.targetName, lun: url.lun, ...info, ...(capacity ?? { blocks: null, blockSize: null, bytes: null }), ...(capacityProblem ? { capacityProblem } : {}) })}\n`,
+        );
       } else {
         const lines = [
           `${where}`,
@@ -88,6 +101,7 @@ is (standard INQUIRY and READ CAPACITY(16)) and logs out.
           `  revision  ${info.revision}`,
           `  type      ${info.deviceType}${info.removable ? ', removable' : ''}`,
           ...(capacity ? [`  size      ${formatSize(capacity.bytes)} (${capacity.blocks} blocks of ${capacity.blockSize} bytes)`] : []),
+          ...(capacityProblem ? [`  size      unknown: ${capacityProblem}`] : []),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
       }
