@@ -207,29 +207,21 @@ describe('sessions against targets that misbehave or go away', () => {
   });
 
   test('Data-In with a gap, or a read that ends short without saying so, is a protocol error, not zeros passed off as data', async () => {
-    const gap = await scriptedTarget(
-      {
-        onCommand: (pdu, send) => {
-          const itt = pdu.bhs.readUInt32BE(16);
-          const data = Buffer.alloc(16, 0xaa);
-          send(encodeDataIn({ final: true, acknowledge: false, residualOverflow: false, residualUnderflow: false, statusPresent: true, status: 0, lun: 0, itt, ttt: 0xffffffff, statSN: 200, expCmdSN: 2, maxCmdSN: 9, dataSN: 0, bufferOffset: 100, residualCount: 0, data }), data);
+    /** A target that answers every read with one 16-byte Data-In at `bufferOffset`, status GOOD, no residual. */
+    const answersWith16BytesAt = (bufferOffset: number) =>
+      scriptedTarget(
+        {
+          onCommand: (pdu, send) => {
+            const data = Buffer.alloc(16, 0xaa);
+            const itt = pdu.bhs.readUInt32BE(16);
+            send(encodeDataIn({ final: true, acknowledge: false, residualOverflow: false, residualUnderflow: false, statusPresent: true, status: 0, lun: 0, itt, ttt: 0xffffffff, statSN: 200, expCmdSN: 2, maxCmdSN: 9, dataSN: 0, bufferOffset, residualCount: 0, data }), data);
+          },
         },
-      },
-      servers,
-    );
-    const s1 = await open(gap.port);
+        servers,
+      );
+    const s1 = await open((await answersWith16BytesAt(100)).port);
     await assert.rejects(s1.command({ lun: 0, cdb: cdbRead10(0, 1), dataIn: BLOCK }), (e: InitiatorError) => e.code === 'PROTOCOL_ERROR' && /out of order/.test(e.message));
-    const short = await scriptedTarget(
-      {
-        onCommand: (pdu, send) => {
-          const itt = pdu.bhs.readUInt32BE(16);
-          const data = Buffer.alloc(16, 0xaa);
-          send(encodeDataIn({ final: true, acknowledge: false, residualOverflow: false, residualUnderflow: false, statusPresent: true, status: 0, lun: 0, itt, ttt: 0xffffffff, statSN: 200, expCmdSN: 2, maxCmdSN: 9, dataSN: 0, bufferOffset: 0, residualCount: 0, data }), data);
-        },
-      },
-      servers,
-    );
-    const s2 = await open(short.port);
+    const s2 = await open((await answersWith16BytesAt(0)).port);
     await assert.rejects(s2.command({ lun: 0, cdb: cdbRead10(0, 1), dataIn: BLOCK }), (e: InitiatorError) => e.code === 'PROTOCOL_ERROR' && /ended a read after 16 of 512 bytes/.test(e.message));
   });
 
